@@ -1,0 +1,4 @@
+"""studyserver: human-vs-model saliency studies."""
+from .celery import app as celery_app
+
+__all__ = ("celery_app",)
