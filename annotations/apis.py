@@ -1,0 +1,288 @@
+"""Participant API: the token in the path is the participant's credential (no session, no CSRF).
+
+Each handler: parse -> one service or selector -> serialize. Request bodies are JSON of at most
+payloads.MAX_BODY_BYTES (413 beyond); NaN and Infinity are parsed so that the payload validator can
+name the field that holds them (they are never stored: the cleaned payload holds finite numbers only).
+"""
+from __future__ import annotations
+
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
+from django.http import FileResponse, HttpResponse
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from studyserver.errors import DomainError, PayloadTooLarge
+from studyserver.request_limits import SafeJSONParser
+from studyserver.throttling import ParticipantStartThrottle, ParticipantTokenThrottle
+
+from . import selectors
+from .payloads import MAX_BODY_BYTES
+from .practice import practice_png
+from .services import participation
+
+
+class ParticipantJSONParser(SafeJSONParser):
+    """Non-strict JSON, so NaN and Infinity reach the payload validator, which refuses them by name.
+    NUL characters and nesting Python cannot parse are refused (400) before (studyserver/request_limits.py)."""
+
+    strict = False
+    depth_checked = False  # payloads are rebuilt from a fixed shape; the walk would cost the hot path
+
+
+_POINT = {"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3, "description": "[x, y, t_ms] in stimulus px"}
+_DISPLAY = {
+    "type": "object",
+    "properties": {"width": {"type": "number"}, "height": {"type": "number"}, "dpr": {"type": "number"},
+                   "viewport": {"type": "array", "items": {"type": "number"}}},
+    "required": ["width", "height"],
+}
+_COMMON = {"display": _DISPLAY, "pointer_types": {"type": "array", "items": {"type": "string"}}, "user_agent": {"type": "string"}}
+PAYLOAD_SCHEMA = {
+    "description": "The raw response of one trial, lossless, in stimulus pixels and ms (docs/payloads.md).",
+    "oneOf": [
+        {"title": "paint", "type": "object", "required": ["display", "strokes"], "properties": {**_COMMON, "strokes": {
+            "type": "array", "items": {"type": "object", "required": ["radius", "points"], "properties": {
+                "radius": {"type": "number"}, "erase": {"type": "boolean"}, "points": {"type": "array", "items": _POINT}}}}}},
+        {"title": "bubble", "type": "object", "required": ["display", "clicks"], "properties": {
+            **_COMMON, "clicks": {"type": "array", "items": _POINT}, "bubble_radius": {"type": "number"},
+            "blur_sigma": {"type": "number"}, "viewing_ms": {"type": "number"}, "description": {"type": "string"}}},
+        {"title": "mouse", "type": "object", "required": ["display", "samples"], "properties": {
+            **_COMMON, "samples": {"type": "array", "items": _POINT}, "window_radius": {"type": "number"},
+            "blur_sigma": {"type": "number"}, "viewing_ms": {"type": "number"}}},
+    ],
+}
+
+
+@extend_schema_field(PAYLOAD_SCHEMA)
+class PayloadField(serializers.Field):
+    """Any JSON value, passed on as it is: `annotations.payloads` validates it field by field (and
+    refuses NaN naming where it is, which a strict JSON check could only call 'invalid JSON')."""
+
+    def to_internal_value(self, data):
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+def _too_large(length: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the request body has {length} bytes; at most {MAX_BODY_BYTES} are accepted",
+                           fields={"body": ["too large"]})
+
+
+class ParticipantApi(APIView):
+    """Token-authenticated participant endpoints. Bodies over MAX_BODY_BYTES are refused (413) from
+    their Content-Length, before they are read."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes = [ParticipantJSONParser]
+    throttle_classes = [ParticipantTokenThrottle]  # per token, not per IP (studyserver/throttling.py)
+
+    def initial(self, request, *args, **kwargs):
+        length = request.META.get("CONTENT_LENGTH") or ""
+        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+            raise _too_large(int(length))
+        super().initial(request, *args, **kwargs)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, RequestDataTooBig):  # over Django's own limit (DATA_UPLOAD_MAX_MEMORY_SIZE)
+            exc = _too_large(int(self.request.META.get("CONTENT_LENGTH") or 0))
+        return super().handle_exception(exc)
+
+
+def trial_payload(trial, participant) -> dict:
+    stimulus = trial.stimulus
+    geometry = selectors.trial_geometry_get(participant=participant, width=stimulus.width, height=stimulus.height)
+    return {
+        "id": trial.pk,
+        "position": trial.position,
+        "task_kind": trial.task_kind,
+        "image_url": reverse("participant-trial-image", args=[participant.token, trial.pk]),
+        "width": stimulus.width,
+        "height": stimulus.height,
+        "label": selectors.class_label_short(stimulus.class_name),
+        "display": geometry["display"],
+        "params": geometry["params"],
+    }
+
+
+def done_payload(participant, progress) -> dict:
+    study = participant.study
+    return {
+        "done": True,
+        "progress": progress,
+        "completion_code": selectors.completion_code_get(participant=participant),
+        "completion_url": reverse("participant-done", args=[participant.token]),
+        "redirect_url": study.redirect_url,
+    }
+
+
+class ParticipantStartApi(ParticipantApi):
+    """Consent to a live study and get a participant token (the consent page does the same)."""
+
+    throttle_classes = [ParticipantStartThrottle]
+
+    class Input(serializers.Serializer):
+        consent = serializers.BooleanField()
+        external_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
+        external_study_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
+        external_session_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
+
+    class Output(serializers.Serializer):
+        token = serializers.CharField()
+        created = serializers.BooleanField()
+        task_url = serializers.CharField()
+        task_kind = serializers.CharField()
+
+    @extend_schema(request=Input, responses={201: Output, 200: Output})
+    def post(self, request, slug: str):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        if not data.validated_data["consent"]:
+            return Response({"error": "consent_required", "detail": "consent is required to take part", "fields": {}}, status=400)
+        study = selectors.study_public_get(slug=slug)
+        participant, created = participation.participant_start(
+            study=study,
+            external_id=data.validated_data.get("external_id"),
+            external_study_id=data.validated_data.get("external_study_id", ""),
+            external_session_id=data.validated_data.get("external_session_id", ""),
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+        body = {"token": participant.token, "created": created, "task_kind": participant.task_kind,
+                "task_url": reverse("participant-task", args=[participant.token])}
+        return Response(self.Output(body).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+def next_payload(participant) -> dict:
+    """What GET next answers: the open or newly assigned trial, or the completion."""
+    trial = participation.trial_next_assign(participant=participant)
+    if trial is None:
+        participant = participation.participant_finish(participant=participant)
+        return done_payload(participant, selectors.participant_progress(participant=participant))
+    progress = selectors.participant_progress(participant=participant)
+    return {"done": False, "progress": progress, "trial": trial_payload(trial, participant)}
+
+
+class TrialNextApi(ParticipantApi):
+    """The participant's current trial (a reload resumes it) or, when finished, the completion.
+    409 `calibration_required` in a study with sizes in degrees until the screen is calibrated."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, token: str):
+        participant = selectors.participant_by_token(token=token)
+        return Response(next_payload(participant))
+
+
+class ResponseSubmitApi(ParticipantApi):
+    """Save one trial's raw response. Idempotent on client_uuid: a retry stores nothing new (200).
+    The answer also carries `next`, what GET next would answer now (saving the page a round trip),
+    or null when that could not be had (paused study, database hiccup after the save): then GET next."""
+
+    class Input(serializers.Serializer):
+        client_uuid = serializers.UUIDField()
+        payload = PayloadField()
+        duration_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=86_400_000)
+
+    @extend_schema(request=Input, responses={201: dict, 200: dict})
+    def post(self, request, token: str, trial_id: int):
+        participant = selectors.participant_by_token(token=token)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        response, created = participation.response_submit(
+            participant=participant,
+            trial_id=trial_id,
+            client_uuid=data.validated_data["client_uuid"],
+            payload=data.validated_data["payload"],
+            duration_ms=data.validated_data.get("duration_ms"),
+        )
+        body = {"response_id": response.pk, "trial_id": response.trial_id, "created": created, "next": None}
+        try:  # the answer is committed: whatever happens here, it is acknowledged
+            body["next"] = next_payload(participant)
+        except (DomainError, DatabaseError):
+            pass
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class TrialImageApi(ParticipantApi):
+    """The picture of one of the participant's own trials (8-bit RGB PNG)."""
+
+    @extend_schema(responses={(200, "image/png"): bytes})
+    def get(self, request, token: str, trial_id: int):
+        participant = selectors.participant_by_token(token=token)
+        trial = selectors.participant_trial_get(participant=participant, trial_id=trial_id)
+        response = FileResponse(trial.stimulus.rendition.open("rb"), content_type="image/png")
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+
+
+class CalibrationApi(ParticipantApi):
+    """Store the screen calibration (credit-card width in CSS px) before the first trial."""
+
+    class Input(serializers.Serializer):
+        card_width_px = serializers.FloatField(min_value=1, max_value=100_000)
+        dpr = serializers.FloatField(required=False, allow_null=True, min_value=0.1, max_value=16)
+        screen = serializers.ListField(child=serializers.FloatField(min_value=0, max_value=100_000), min_length=2, max_length=2, required=False)
+        viewport = serializers.ListField(child=serializers.FloatField(min_value=0, max_value=100_000), min_length=2, max_length=2, required=False)
+
+    @extend_schema(request=Input, responses={200: dict})
+    def post(self, request, token: str):
+        participant = selectors.participant_by_token(token=token)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        participant = participation.participant_calibrate(participant=participant, **data.validated_data)
+        return Response(participant.calibration)
+
+
+class PracticeApi(ParticipantApi):
+    """GET: the practice trial (not analysed). POST {"payload": ...}: checked with the real trial's
+    rules (400 naming the problem); on success the practice is recorded as done."""
+
+    class Input(serializers.Serializer):
+        payload = PayloadField()
+
+    @extend_schema(responses={200: dict})
+    def get(self, request, token: str):
+        participant = selectors.participant_by_token(token=token)
+        practice = selectors.practice_get(participant=participant)
+        geometry = selectors.trial_geometry_get(participant=participant, width=practice.width, height=practice.height)
+        return Response({
+            "practice": True,
+            "task_kind": participant.task_kind,
+            "image_url": reverse("participant-practice-image", args=[token]),
+            "width": practice.width,
+            "height": practice.height,
+            "label": practice.label,
+            "region": practice.region,
+            "display": geometry["display"],
+            "params": geometry["params"],
+            "done": participant.practice_done_at is not None,
+        })
+
+    @extend_schema(request=Input, responses={200: dict})
+    def post(self, request, token: str):
+        participant = selectors.participant_by_token(token=token)
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        participant = participation.practice_submit(participant=participant, payload=data.validated_data["payload"])
+        return Response({"done": True, "practice_done_at": participant.practice_done_at})
+
+
+class PracticeImageApi(ParticipantApi):
+    """The practice picture: the study's practice stimulus, or the built-in example (PNG)."""
+
+    @extend_schema(responses={(200, "image/png"): bytes})
+    def get(self, request, token: str):
+        participant = selectors.participant_by_token(token=token)
+        practice = selectors.practice_get(participant=participant)
+        if practice.stimulus is None:
+            response = HttpResponse(practice_png(), content_type="image/png")
+        else:
+            response = FileResponse(practice.stimulus.rendition.open("rb"), content_type="image/png")
+        response["Cache-Control"] = "private, max-age=3600"
+        return response

@@ -1,0 +1,88 @@
+"""Validating uploaded stimulus images (pure Pillow, no Django).
+
+An upload is accepted only if Pillow can identify *and* fully decode it, its format is on the
+allow-list, and its pixel count is under the limit (decompression bombs are refused before decoding).
+"""
+import hashlib
+import io
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
+
+
+class ImageRejected(ValueError):
+    """The bytes are not an acceptable stimulus image; the message says why."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: str
+    width: int
+    height: int
+    mode: str
+    sha256: str
+
+
+def image_inspect(data: bytes, *, max_pixels: int, max_bytes: int) -> ImageInfo:
+    """Check `data` is a decodable image within limits; return its format, size, mode and sha256."""
+    if not data:
+        raise ImageRejected("the file is empty")
+    if len(data) > max_bytes:
+        raise ImageRejected(f"the file is {len(data)} bytes; the limit is {max_bytes} bytes")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            fmt, (width, height), mode = probe.format, probe.size, probe.mode
+            if fmt not in ALLOWED_FORMATS:
+                raise ImageRejected(f"format {fmt} is not accepted; use one of {', '.join(ALLOWED_FORMATS)}")
+            if width * height > max_pixels:
+                raise ImageRejected(
+                    f"the image is {width}x{height} = {width * height} pixels; the limit is {max_pixels} pixels"
+                )
+            probe.verify()
+        with Image.open(io.BytesIO(data)) as full:
+            full.load()
+    except ImageRejected:
+        raise
+    except Image.DecompressionBombError as exc:  # Pillow refuses to even open it (over twice its own limit)
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{pixels.group(1)} pixels" if pixels else f"over {2 * Image.MAX_IMAGE_PIXELS} pixels"
+        raise ImageRejected(f"the image is {size} (a decompression bomb); the limit is {max_pixels} pixels") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageRejected(f"the file is not a readable image ({exc.__class__.__name__}: {exc})") from exc
+    if width < 8 or height < 8:
+        raise ImageRejected(f"the image is {width}x{height}; each side must be at least 8 pixels")
+    return ImageInfo(fmt, width, height, mode, hashlib.sha256(data).hexdigest())
+
+
+def image_rendition(data: bytes) -> Image.Image:
+    """The 8-bit RGB picture both participants and models see, from any accepted upload.
+
+    EXIF orientation applied (browsers apply it too); 16-bit and 32-bit grey scaled to 8 bits by the
+    type's range; palette, CMYK and bilevel converted; transparency composited over white.
+    """
+    with Image.open(io.BytesIO(data)) as img:
+        img.seek(0)
+        img = ImageOps.exif_transpose(img)
+        if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+            arr = np.asarray(img, dtype=np.float64)
+            top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+            if img.mode == "F":
+                top = max(float(arr.max()), 1e-12) if arr.max() > 1 else 1.0
+            arr = np.clip(np.round(arr / top * 255.0), 0, 255).astype(np.uint8)
+            img = Image.fromarray(arr)
+        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+            rgba = img.convert("RGBA")
+            canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            canvas.alpha_composite(rgba)
+            return canvas.convert("RGB")
+        return img.convert("RGB")
+
+
+def image_rendition_png(data: bytes) -> bytes:
+    out = io.BytesIO()
+    image_rendition(data).save(out, format="PNG", optimize=False, compress_level=6)
+    return out.getvalue()

@@ -1,0 +1,1 @@
+"""Writes of the annotations app: `studies` (design and launch), `participation` (taking part)."""
