@@ -1,0 +1,312 @@
+"""Benchmark of the explanation methods: seconds per image, the floor, and the reference library.
+
+    .venv/bin/python bench/explain.py [--quick] [--methods a,b] [--images 3] [--json PATH]
+
+For EVERY method registered in `explain.methods.METHODS` at run time (and insertion/deletion, key
+`insdel`), on EfficientNet-Lite0 at 224 x 224 (photos from scikit-image, resized whole), on this CPU
+and on CUDA when present:
+
+- seconds per image of `method.attribute` (median over the images);
+- passes: forward-only and forward+backward rows the method actually ran per image (counted by a hook
+  on the network);
+- floor = F rows x best forward time per image + FB rows x best forward+backward time per image, the
+  best over batch sizes 1..16 and both memory layouts (measured first, in the same run); x floor is
+  seconds / floor (target <= 1.2);
+- the reference library called as its documentation shows, on the same image(s), same N: captum for
+  the gradient family and occlusion, PAIR `saliency` XRAI, the literal eclique/RISE port, `lime`,
+  the FEM authors' numpy code, the literal RISE CausalMetric; x ref = ours / reference (target <= 1,
+  XRAI <= 0.5). Slow references run on fewer images (`--ref-images`, default 1).
+
+`--quick` uses small N (RISE 64 masks, LIME 64 samples, occlusion 56/28, XRAI 8 steps, insertion/
+deletion 15 steps) for ours and the reference alike: it proves the script works; ratios at full N
+are what count. The machine is shared: rerun on a quiet machine for figures to quote.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from explain.faithfulness import insertion_deletion  # noqa: E402
+from explain.methods import METHODS  # noqa: E402
+from explain.methods.batching import fast_layout  # noqa: E402
+from explain.pipeline import image_to_input  # noqa: E402
+from explain.zoo import model_load  # noqa: E402
+
+PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "motorcycle_left")
+QUICK = {
+    "rise": {"n_masks": 64},
+    "lime": {"samples": 64},
+    "occlusion": {"window": 56, "stride": 28},
+    "xrai": {"steps": 8},
+}
+INSDEL_STEP = {False: 224, True: 224 * 15}
+
+
+def photos(count: int):
+    import skimage.data
+    from PIL import Image
+
+    return [Image.fromarray(getattr(skimage.data, name)()) for name in PHOTOS[:count]]
+
+
+class PassCounter:
+    """Counts the rows a network forwards, split by whether autograd records them (then backward)."""
+
+    def __init__(self, net):
+        self.forward = self.backward = 0
+        self.handle = net.register_forward_hook(self._hook)
+
+    def _hook(self, _module, _inputs, output):
+        if output.requires_grad:
+            self.backward += output.shape[0]
+        else:
+            self.forward += output.shape[0]
+
+    def close(self):
+        self.handle.remove()
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def pass_times(net, device, quick=False) -> dict:
+    """Best per-image seconds of a forward and of a forward+backward over batch sizes and layouts."""
+    best = {"forward": math.inf, "backward": math.inf, "forward_batch": 0, "backward_batch": 0}
+    for batch in (1, 16) if quick else (1, 2, 4, 8, 16):
+        for layout in (lambda t: t, fast_layout):
+            x = layout(torch.randn(batch, 3, 224, 224, device=device))
+            for kind in ("forward", "backward"):
+                times = []
+                for _ in range(2 if quick else 3):
+                    sync(device)
+                    started = time.perf_counter()
+                    if kind == "forward":
+                        with torch.no_grad():
+                            net(x)
+                    else:
+                        leaf = x.detach().requires_grad_(True)
+                        torch.autograd.grad(net(leaf)[:, 0].sum(), leaf)
+                    sync(device)
+                    times.append((time.perf_counter() - started) / batch)
+                if min(times) < best[kind]:
+                    best[kind], best[f"{kind}_batch"] = min(times), batch
+    return best
+
+
+def run_ours(key, model, inputs, targets, params, quick):
+    """(median seconds per image, F rows per image, FB rows per image)."""
+    net, seconds = model.net, []
+    with torch.no_grad():  # warm both layouts' batch-1 kernels outside the timing
+        net(inputs[0])
+        net(fast_layout(inputs[0]))
+    counter = PassCounter(net)
+    try:
+        for x, target in zip(inputs, targets):
+            sync(model.device)
+            started = time.perf_counter()
+            if key == "insdel":
+                saliency = torch.rand(224, 224, generator=torch.Generator().manual_seed(0))
+                insertion_deletion(net, x, saliency, target, step=INSDEL_STEP[quick])
+            else:
+                method = METHODS[key]
+                method.attribute(net, x, torch.tensor([target], device=model.device), method.params_resolve(params))
+            sync(model.device)
+            seconds.append(time.perf_counter() - started)
+    finally:
+        counter.close()
+    return statistics.median(seconds), counter.forward / len(inputs), counter.backward / len(inputs)
+
+
+# --- references, each called as its documentation shows -----------------------------------------
+
+
+def reference_call(key, net, x, target, params, quick):
+    """A zero-argument callable running the reference for one image, or None when there is none."""
+    import captum.attr as ca
+
+    simple = {
+        "gradient": lambda: ca.Saliency(net).attribute(x, target=target, abs=True),
+        "integrated_gradients": lambda: ca.IntegratedGradients(net).attribute(x, target=target, n_steps=50),
+        "smoothgrad": lambda: ca.NoiseTunnel(ca.Saliency(net)).attribute(
+            x, nt_type="smoothgrad", nt_samples=50, stdevs=0.15 * float(x.max() - x.min()), target=target
+        ),
+        "guided_backprop": lambda: ca.GuidedBackprop(net).attribute(x, target=target),
+        "gradcam": lambda: ca.LayerGradCam(net, net.features).attribute(x, target=target, relu_attributions=True),
+        "guided_gradcam": lambda: ca.GuidedGradCam(net, net.features).attribute(x, target=target),
+    }
+    if key in simple:
+        return simple[key]
+    if key == "occlusion":
+        window, stride = params.get("window", 16), params.get("stride", 8)
+        return lambda: ca.Occlusion(net).attribute(
+            x, target=target, sliding_window_shapes=(3, window, window), strides=(3, stride, stride), baselines=0
+        )
+    if key == "xrai":
+        return lambda: pair_xrai(net, x, target, params.get("steps", 100))
+    if key == "rise":
+        return lambda: literal_rise(net, x, target, params.get("n_masks", 4000))
+    if key == "lime":
+        return lambda: lime_reference(net, x, target, params.get("samples", 1000))
+    if key == "fem":
+        return lambda: literal_fem(net, x)
+    if key == "insdel":
+        return lambda: literal_insdel(net, x, INSDEL_STEP[quick])
+    return None
+
+
+def pair_xrai(net, x, target, steps):
+    from saliency.core import XRAI, XRAIParameters
+    from saliency.core.base import INPUT_OUTPUT_GRADIENTS
+
+    def call_model_function(images, call_model_args=None, expected_keys=None):
+        images = torch.tensor(images, dtype=torch.float32).permute(0, 3, 1, 2).requires_grad_(True)
+        outputs = net(images)[:, target]
+        grads = torch.autograd.grad(outputs, images, grad_outputs=torch.ones_like(outputs))[0]
+        return {INPUT_OUTPUT_GRADIENTS: grads.permute(0, 2, 3, 1).detach().numpy()}
+
+    image = x[0].permute(1, 2, 0).numpy()
+    return XRAI().GetMask(image, call_model_function, batch_size=20, extra_parameters=XRAIParameters(steps=steps))
+
+
+def literal_rise(net, x, target, n_masks):
+    from tests.explain.rise_reference import RISEReference
+
+    explainer = RISEReference(torch.nn.Sequential(net, torch.nn.Softmax(dim=1)), (224, 224), gpu_batch=100)
+    rng = np.random.default_rng(0)
+    explainer.generate_masks(n_masks, 7, 0.5, rng.random((n_masks, 7, 7)) < 0.5, rng.integers(0, 32, (n_masks, 2)))
+    with torch.no_grad():
+        return explainer(x)[target]
+
+
+def lime_reference(net, x, target, samples):
+    from lime.lime_image import LimeImageExplainer
+
+    def batch_predict(images):
+        with torch.no_grad():
+            return net(torch.tensor(images, dtype=torch.float32).permute(0, 3, 1, 2)).softmax(dim=1).numpy()
+
+    image = x[0].permute(1, 2, 0).double().numpy()
+    image = (image - image.min()) / (image.max() - image.min())  # lime segments an RGB image
+    return LimeImageExplainer(random_state=0).explain_instance(
+        image, batch_predict, labels=(target,), top_labels=None, hide_color=None, num_samples=samples
+    )
+
+
+def literal_fem(net, x):
+    from explain.methods.base import activations_captured
+    from tests.explain.fem_reference import fem_literal
+
+    with torch.no_grad(), activations_captured(net.features) as store:
+        net(x)
+    return fem_literal(store["activations"].detach().permute(0, 2, 3, 1).double().numpy())
+
+
+def literal_insdel(net, x, step):
+    from tests.explain.rise_reference import CausalMetric, blur_substrate
+
+    model = torch.nn.Sequential(net, torch.nn.Softmax(dim=1))
+    saliency = torch.rand(224, 224, generator=torch.Generator().manual_seed(0)).numpy()
+    CausalMetric(model, "ins", step, blur_substrate(11, 5), 224 * 224).single_run(x.clone(), saliency)
+    CausalMetric(model, "del", step, torch.zeros_like, 224 * 224).single_run(x.clone(), saliency)
+
+
+SLOW_REFERENCES = {"xrai", "rise", "lime", "occlusion", "insdel", "smoothgrad", "integrated_gradients"}
+
+
+def table(title, header, rows):
+    def cell(v):
+        if isinstance(v, float):
+            return "nan" if math.isnan(v) else (f"{v:.3f}" if abs(v) < 100 else f"{v:.0f}")
+        return str(v)
+
+    cells = [[cell(v) for v in row] for row in rows]
+    print(f"\n## {title}\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---:" for _ in header) + "|")
+    for r in cells:
+        print("| " + " | ".join(r) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small N for ours and the references")
+    parser.add_argument("--methods", help="comma-separated keys (default: every registered method + insdel)")
+    parser.add_argument("--images", type=int, default=3, help="images for our methods (max 5)")
+    parser.add_argument("--ref-images", type=int, default=1, help="images for the slow references")
+    parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args()
+    keys = args.methods.split(",") if args.methods else [*sorted(METHODS), "insdel"]
+    unknown = [k for k in keys if k not in METHODS and k != "insdel"]
+    if unknown:
+        parser.error(f"unknown method(s) {', '.join(unknown)}; valid: {', '.join([*sorted(METHODS), 'insdel'])}")
+    if not args.no_reference:  # import the references up front, so no import lands inside a timing
+        import captum.attr  # noqa: F401
+        import lime.lime_image  # noqa: F401
+        import saliency.core  # noqa: F401
+
+        import tests.explain.fem_reference  # noqa: F401
+        import tests.explain.rise_reference  # noqa: F401
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    results = {"quick": args.quick, "torch_threads": torch.get_num_threads(), "devices": {}}
+    for device in devices:
+        model = model_load("efficientnet_lite0", device)
+        inputs = [image_to_input(image, model) for image in photos(args.images)]
+        with torch.no_grad():
+            targets = [int(model.net(x).argmax()) for x in inputs]
+        floor = pass_times(model.net, device, args.quick)
+        table(
+            f"pass times on {device} (per image, best batch size and layout)",
+            ["pass", "ms", "batch"],
+            [["forward", floor["forward"] * 1e3, floor["forward_batch"]],
+             ["forward+backward", floor["backward"] * 1e3, floor["backward_batch"]]],
+        )
+        rows, records = [], {}
+        for key in keys:
+            params = QUICK.get(key, {}) if args.quick else {}
+            seconds, f_rows, fb_rows = run_ours(key, model, inputs, targets, params, args.quick)
+            floor_s = f_rows * floor["forward"] + fb_rows * floor["backward"]
+            ref_s = math.nan
+            if device.type == "cpu" and not args.no_reference:
+                count = args.ref_images if key in SLOW_REFERENCES else len(inputs)
+                times = []
+                for x, target in list(zip(inputs, targets))[:count]:
+                    call = reference_call(key, model.net, x, target, params, args.quick)
+                    if call is None:
+                        break
+                    started = time.perf_counter()
+                    call()
+                    times.append(time.perf_counter() - started)
+                ref_s = statistics.median(times) if times else math.nan
+            record = {"seconds": seconds, "forward_rows": f_rows, "backward_rows": fb_rows, "floor": floor_s,
+                      "x_floor": seconds / floor_s if floor_s else math.nan, "reference_seconds": ref_s,
+                      "x_reference": seconds / ref_s if ref_s == ref_s else math.nan, "params": params}
+            records[key] = record
+            rows.append([key, seconds, f"{f_rows:g}", f"{fb_rows:g}", floor_s, record["x_floor"], ref_s, record["x_reference"]])
+            print(f"  {key}: {seconds:.3f} s/image", file=sys.stderr, flush=True)
+        table(
+            f"methods on {device}, EfficientNet-Lite0 224 x 224{' (--quick)' if args.quick else ''}",
+            ["method", "s/image", "F rows", "FB rows", "floor s", "x floor", "reference s", "x ref"],
+            rows,
+        )
+        results["devices"][str(device)] = {"passes": floor, "methods": records}
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=float))
+        print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""Writes for explanation jobs: creating them for a study, and running one on a worker."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import timedelta
+
+import torch
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from PIL import Image
+
+from analysis.storage import array_save
+from annotations.models import Stimulus, StimulusRole, Study
+from studyserver.errors import InvalidInput
+from studyserver.queueing import enqueue_on_commit
+
+from .methods import InvalidParams, UnknownMethod, method_get
+from .methods.base import batch_size_for, batch_size_limited
+from .models import ExplanationJob, ModelMap
+from .pipeline import InvalidTarget, explain_image
+from .zoo import ModelUnavailable, UnknownModel, model_load, model_weights_hash
+
+log = logging.getLogger(__name__)
+
+# A RUNNING job whose worker has been silent this long is taken over by the next delivery.
+RUNNING_STALE_AFTER = timedelta(seconds=settings.EXPLAIN_RUNNING_STALE_S)
+PERMANENT_ERRORS = (InvalidParams, UnknownMethod, UnknownModel, ModelUnavailable, InvalidTarget)
+
+
+CONFIG_FIELDS = {"model", "method", "params"}
+
+
+def params_hash(params: dict) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def explain_config_resolve(config: list[dict]) -> list[tuple[str, str, str, dict]]:
+    """[(model key, weights hash, method key, resolved params)] from a study's explain_config.
+    Raises InvalidInput naming the unknown model, method or parameter and the valid ones."""
+    resolved = []
+    for i, entry in enumerate(config):
+        if not isinstance(entry, dict):
+            raise InvalidInput(f"explain_config[{i}] must be an object {{model, method, params}}")
+        unknown = sorted(set(entry) - CONFIG_FIELDS)
+        if unknown:
+            raise InvalidInput(f"explain_config[{i}]: unknown field(s) {', '.join(unknown)}; valid: model, method, params")
+        try:
+            model_key = entry.get("model", "efficientnet_lite0")
+            weights = model_weights_hash(model_key)
+            method = method_get(entry["method"])
+            params = method.params_resolve(entry.get("params") or {})
+        except KeyError:
+            raise InvalidInput(f"explain_config[{i}] needs a 'method'") from None
+        except PERMANENT_ERRORS as exc:
+            raise InvalidInput(f"explain_config[{i}]: {exc}") from None
+        resolved.append((model_key, weights, method.key, params))
+    return resolved
+
+
+@transaction.atomic
+def explanation_jobs_create(*, study: Study) -> list[ExplanationJob]:
+    """One job per (stimulus image, model + weights, method, params, target); existing jobs are
+    reused, so launching twice creates and queues nothing new. New jobs are queued on commit."""
+    from .tasks import explanation_job_execute
+
+    jobs = []
+    for model_key, weights, method_key, params in explain_config_resolve(study.explain_config):
+        for stimulus in study.stimuli.filter(role=StimulusRole.MAIN):
+            job, created = ExplanationJob.objects.get_or_create(
+                image_sha256=stimulus.sha256,
+                model_key=model_key,
+                weights_hash=weights,
+                method_key=method_key,
+                params_hash=params_hash(params),
+                target=stimulus.class_index if stimulus.class_index is not None else -1,
+                defaults={"stimulus": stimulus, "params": params},
+            )
+            if created:
+                enqueue_on_commit(explanation_job_execute, job.pk)
+            job.created_now = created
+            jobs.append(job)
+    return jobs
+
+
+def _job_claim(job_id: int) -> ExplanationJob | None:
+    """Compare-and-set to RUNNING. None when the job is done, or running on a live worker."""
+    with transaction.atomic():
+        job = ExplanationJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status == ExplanationJob.Status.DONE:
+            return None
+        now = timezone.now()
+        if job.status == ExplanationJob.Status.RUNNING and job.started_at and now - job.started_at < RUNNING_STALE_AFTER:
+            return None
+        job.status = ExplanationJob.Status.RUNNING
+        job.started_at = now
+        job.attempts += 1
+        job.save(update_fields=["status", "started_at", "attempts"])
+        return job
+
+
+def _job_fail(job: ExplanationJob, error: str, *, final: bool) -> None:
+    ExplanationJob.objects.filter(pk=job.pk).update(
+        status=ExplanationJob.Status.FAILED if final else ExplanationJob.Status.PENDING,
+        error=error[:4000],
+        finished_at=timezone.now() if final else None,
+    )
+
+
+def stimulus_rgb(stimulus: Stimulus) -> Image.Image:
+    """The stimulus' stored 8-bit RGB rendition: what participants saw and what the model explains."""
+    with stimulus.rendition.open("rb") as handle:
+        return Image.open(handle).convert("RGB")
+
+
+def explanation_job_run(*, job_id: int, final_attempt: bool = True) -> ExplanationJob | None:
+    """Run one job on this worker: claim it, explain with the model (loaded once per process),
+    store the raw and comparison maps, mark it DONE, and queue score refreshes on commit.
+
+    Errors that a retry cannot fix (bad parameters, unknown model, target outside the classes) mark
+    the job FAILED with the message. Other errors are recorded and re-raised for the task to retry;
+    on the final attempt the job is marked FAILED.
+    """
+    job = _job_claim(job_id)
+    if job is None:
+        return None
+    try:
+        model = model_load(job.model_key)
+        explanation = _explain_shrinking_batches(model, stimulus_rgb(job.stimulus), job)
+    except SoftTimeLimitExceeded:
+        limit = settings.CELERY_TASK_SOFT_TIME_LIMIT
+        _job_fail(job, f"SoftTimeLimitExceeded: the job ran longer than {limit} s", final=True)
+        return job
+    except PERMANENT_ERRORS as exc:
+        _job_fail(job, f"{exc.__class__.__name__}: {exc}", final=True)
+        return job
+    except Exception as exc:
+        _job_fail(job, f"{exc.__class__.__name__}: {exc}", final=final_attempt)
+        raise
+    return _job_store(job, explanation)
+
+
+def _explain_shrinking_batches(model, image, job: ExplanationJob):
+    """explain_image; on a CUDA out-of-memory error, again with half the rows per pass, down to 1."""
+    limit = batch_size_for(model.device)
+    while True:
+        try:
+            with batch_size_limited(limit):
+                return explain_image(
+                    model, image, job.method_key, target=None if job.target < 0 else job.target, params=job.params, seed=0
+                )
+        except torch.OutOfMemoryError:
+            if limit == 1:
+                raise
+            limit = max(1, limit // 2)
+            log.warning("job %s: out of memory, retrying with %s rows per pass", job.pk, limit)
+            if model.device.type == "cuda":
+                torch.cuda.empty_cache()
+
+
+@transaction.atomic
+def _job_store(job: ExplanationJob, explanation) -> ExplanationJob:
+    from analysis.tasks import scores_refresh
+
+    job = ExplanationJob.objects.select_for_update().get(pk=job.pk)
+    if job.status == ExplanationJob.Status.DONE:  # another delivery finished first
+        return job
+    model_map = ModelMap(
+        job=job,
+        height=explanation.raw.shape[0],
+        width=explanation.raw.shape[1],
+        target=explanation.target,
+        predicted_class=explanation.predicted,
+        predicted_probability=explanation.predicted_probability,
+        target_probability=explanation.target_probability,
+        method_version=explanation.method_version,
+        device=explanation.device,
+        seconds=explanation.seconds,
+        meta={"params": explanation.params, "weights_hash": explanation.weights_hash, "seed": 0, **explanation.meta},
+    )
+    array_save(model_map.raw_file, "raw.npy", explanation.raw)
+    array_save(model_map.comparison_file, "comparison.npy", explanation.comparison)
+    model_map.save()
+    job.status = ExplanationJob.Status.DONE
+    job.error = ""
+    job.finished_at = timezone.now()
+    job.save(update_fields=["status", "error", "finished_at"])
+    for stimulus_id in Stimulus.objects.filter(sha256=job.image_sha256).values_list("id", flat=True):
+        enqueue_on_commit(scores_refresh, stimulus_id)
+    if settings.EXPLAIN_FAITHFULNESS:
+        from .tasks import model_map_faithfulness
+
+        enqueue_on_commit(model_map_faithfulness, model_map.pk)
+    return job

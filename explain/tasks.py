@@ -1,0 +1,39 @@
+"""Celery tasks of the `explain` queue. They take ids, are idempotent (acks_late is safe) and never
+wait on another task."""
+from celery import shared_task
+from django.conf import settings
+
+from . import faithfulness_service, services
+
+RETRY_BASE_SECONDS = 10
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=3,
+    soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.CELERY_TASK_TIME_LIMIT,
+)
+def explanation_job_execute(self, job_id: int) -> None:
+    """Run one ExplanationJob. Errors a retry cannot fix are recorded on the job by the service and
+    not raised; anything else (a lost database connection, an out-of-memory error that survived the
+    batch shrinking) is retried with exponential backoff (10, 20, 40 s), then recorded as failed."""
+    try:
+        services.explanation_job_run(job_id=job_id, final_attempt=self.request.retries >= self.max_retries)
+    except Exception as exc:
+        if self.request.retries >= self.max_retries:
+            raise
+        raise self.retry(exc=exc, countdown=RETRY_BASE_SECONDS * 2**self.request.retries) from exc
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.CELERY_TASK_TIME_LIMIT,
+)
+def model_map_faithfulness(model_map_id: int) -> None:
+    """Insertion and deletion AUC for one stored ModelMap (idempotent: done maps are skipped)."""
+    faithfulness_service.model_map_faithfulness_compute(model_map_id=model_map_id)
