@@ -1,0 +1,148 @@
+"""Dashboard pages: the study list, a study's overview (live progress, participant link and QR code,
+lifecycle buttons, links to results and downloads, the stimulus gallery), the lifecycle actions with
+a confirmation step, and clone.
+
+Handlers: access check -> one selector or service -> render. Writes go through the same services as
+the REST API (annotations.services.studies); their errors come back as messages on the page.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from annotations import researcher_selectors
+from annotations.services import studies as study_services
+from studyserver.errors import DomainError
+
+from .. import results
+from . import selectors
+from .access import study_or_404
+from .forms import ImageUploadForm, VariantsForm, ZipUploadForm
+from .qr import qr_svg_document, qr_svg_inline
+
+METRIC_COLUMNS = [
+    ("pcc", "PCC"), ("sim", "SIM"), ("spearman", "Spearman"), ("kld", "KLD"), ("iou_top10", "IoU 10%"),
+    ("iou_top30", "IoU 30%"), ("nss", "NSS"), ("auc_judd", "AUC-J"),
+]
+STIMULI_PER_PAGE = 8
+PROGRESS_POLL_MS = 5000
+JOB_STATUSES = ("done", "running", "pending", "failed")  # the order of the jobs bar
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    label: str
+    service: object
+    allowed_from: tuple[str, ...]
+    explanation: str
+    done: str
+    danger: bool = False
+
+
+ACTIONS = {a.name: a for a in (
+    Action("launch", "Launch", study_services.study_launch, ("draft",),
+           "Participants can take the study through its link. Its design freezes: task kinds and their parameters, "
+           "stimuli per participant, consent and instructions, stimuli and the models to run can no longer change. "
+           "The explanation jobs are queued.",
+           "Study {slug} is live; explanation jobs are queued."),
+    Action("pause", "Pause", study_services.study_pause, ("live",),
+           "No new participants are admitted and no new trials handed out. Answers to trials already handed out are "
+           "still saved; participants who keep their page open continue when you resume.",
+           "Study {slug} is paused."),
+    Action("resume", "Resume", study_services.study_resume, ("paused",),
+           "The study admits participants and hands out trials again.", "Study {slug} is live again."),
+    Action("close", "Close", study_services.study_close, ("live", "paused"),
+           "Data collection ends for good: nobody can take part any more and a closed study cannot be reopened. "
+           "Results and exports stay available.",
+           "Study {slug} is closed; its results stay available.", danger=True),
+)}
+
+
+def participant_link(request, study) -> str:
+    return request.build_absolute_uri(reverse("study-entry", args=[study.slug]))
+
+
+@login_required
+def study_list(request):
+    return render(request, "analysis/study_list.html", {"studies": selectors.study_list(user=request.user)})
+
+
+@login_required
+def study_detail(request, slug: str):
+    study = study_or_404(request, slug)
+    ids = selectors.main_stimuli(study=study).values_list("id", flat=True)
+    page = Paginator(ids, STIMULI_PER_PAGE).get_page(request.GET.get("page"))
+    link = participant_link(request, study)
+    context = {
+        "study": study,
+        "can_edit": study.access != "view",
+        "actions": [a for a in ACTIONS.values() if study.status in a.allowed_from],
+        "progress": researcher_selectors.study_progress(study=study),
+        "progress_url": reverse("api-study-progress", args=[study.slug]),
+        "poll_ms": PROGRESS_POLL_MS,
+        "job_statuses": JOB_STATUSES,
+        "participant_link": link,
+        "qr_svg": qr_svg_inline(link),
+        "page": page,
+        "rows": selectors.study_gallery(study=study, stimulus_ids=list(page.object_list)),
+        "metric_columns": METRIC_COLUMNS,
+        "stimulus_target": study.participants_per_stimulus * len(study.task_kinds),
+        "tables": results.TABLES,
+        "editable": study_services.editable_fields(study.status),
+        "image_form": ImageUploadForm(), "zip_form": ZipUploadForm(), "variants_form": VariantsForm(),
+    }
+    return render(request, "analysis/study_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_action(request, slug: str, action: str):
+    """GET: what the action does, and a button to confirm it. POST (with the CSRF token): do it."""
+    step = ACTIONS.get(action)
+    if step is None:
+        raise Http404(f"no action {action!r}")
+    study = study_or_404(request, slug, need="edit")
+    if request.method == "GET":
+        return render(request, "analysis/study_confirm.html", {"study": study, "action": step})
+    try:
+        step.service(study=study)
+        messages.success(request, step.done.format(slug=study.slug))
+    except DomainError as exc:
+        messages.error(request, f"{step.label} failed: {exc.message}")
+    return HttpResponseRedirect(reverse("dashboard-study", args=[slug]))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_clone(request, slug: str):
+    """A new draft of your own with this study's settings and stimuli (any access may clone)."""
+    study = study_or_404(request, slug)
+    values = {"title": f"{study.title} (copy)", "slug": ""}
+    if request.method == "POST":
+        values = {"title": request.POST.get("title", "").strip(), "slug": request.POST.get("slug", "").strip()}
+        try:
+            clone = study_services.study_clone(study=study, owner=request.user, **values)
+        except DomainError as exc:
+            messages.error(request, f"Clone failed: {exc.message}")
+        else:
+            messages.success(request, f"Study {clone.slug} is a draft copy of {study.slug}: {clone.stimuli.count()} stimuli, same settings.")
+            return HttpResponseRedirect(reverse("dashboard-study", args=[clone.slug]))
+    return render(request, "analysis/study_clone.html", {"study": study, "values": values}, status=400 if request.method == "POST" else 200)
+
+
+@login_required
+def participant_qr(request, slug: str):
+    """The participant link's QR code as an SVG file."""
+    study = study_or_404(request, slug)
+    response = HttpResponse(qr_svg_document(participant_link(request, study)), content_type="image/svg+xml")
+    if request.GET.get("download"):
+        response["Content-Disposition"] = f'attachment; filename="{study.slug}-qr.svg"'
+    return response

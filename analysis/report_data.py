@@ -1,0 +1,178 @@
+"""Reads for the researcher's report: score, faithfulness, ceiling and curve records of a study's
+main stimuli, and the assembled report (cached per process until its data changes)."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from django.core.cache import cache
+from django.db.models import Count, Max, Min, Sum
+
+from annotations.models import Stimulus, StimulusRole, Study
+from explain.models import ExplanationJob
+
+from . import reports
+from .models import HumanCeiling, HumanMap, ReliabilityRun, Score
+from .reports import CeilingRecord, JobRecord, ScoreRecord, params_label
+
+
+def _main(study: Study):
+    return Stimulus.objects.filter(study=study, role=StimulusRole.MAIN)
+
+
+def score_records(study: Study) -> list[ScoreRecord]:
+    rows = Score.objects.filter(stimulus__in=_main(study)).values_list(
+        "stimulus_id", "stimulus__condition", "task_kind", "job__model_key", "job__method_key", "job__params", "metric", "value"
+    )
+    return [ScoreRecord(s, c, k, mk, me, params_label(p), m, v) for s, c, k, mk, me, p, m, v in rows]
+
+
+def job_records(study: Study) -> list[JobRecord]:
+    """Every DONE model map of each main stimulus' image (a job serves all stimuli with that image)."""
+    stimuli = list(_main(study).values_list("id", "condition", "sha256"))
+    by_sha: dict[str, list] = {}
+    for sha, model, method, params, ins, dele in ExplanationJob.objects.filter(
+        image_sha256__in={s[2] for s in stimuli}, status=ExplanationJob.Status.DONE, map__isnull=False
+    ).values_list("image_sha256", "model_key", "method_key", "params", "map__insertion_auc", "map__deletion_auc"):
+        by_sha.setdefault(sha, []).append((model, method, params_label(params), ins, dele))
+    return [JobRecord(sid, condition, *job) for sid, condition, sha in stimuli for job in by_sha.get(sha, [])]
+
+
+def ceiling_records(study: Study) -> list[CeilingRecord]:
+    rows = HumanCeiling.objects.filter(stimulus__in=_main(study)).values_list(
+        "stimulus_id", "stimulus__condition", "task_kind", "metric", "n_participants", "ceiling", "floor"
+    )
+    return [CeilingRecord(*row) for row in rows]
+
+
+def curve_records(study: Study) -> list[tuple[int, str, str, list]]:
+    rows = HumanCeiling.objects.filter(stimulus__in=_main(study)).exclude(curve=[]).values_list("stimulus_id", "task_kind", "metric", "curve")
+    return [tuple(row) for row in rows]
+
+
+@dataclass
+class KindStatus:
+    """Per task kind: how many main stimuli have a map, which have none, the reliability run."""
+
+    task_kind: str
+    with_map: int
+    without: list[Stimulus]
+    run: ReliabilityRun | None
+    recipe: dict = field(default_factory=dict)
+    sigma_px: tuple[float | None, float | None] = (None, None)  # range actually used, stimulus px
+
+    @property
+    def recipe_label(self) -> str:
+        r = self.recipe
+        if r.get("kind") == "paint_mask":
+            return "binary paint mask per participant"
+        if r.get("sigma_px") is not None:
+            sigma = f"sigma {r['sigma_px']:g} stimulus px"
+        else:
+            sigma = f"sigma {r.get('sigma_display_px', 0):g} screen px"
+        lo, hi = self.sigma_px
+        used = "" if lo is None else (f" (= {lo:.1f} stimulus px)" if abs(hi - lo) < 0.05 else f" (= {lo:.1f}–{hi:.1f} stimulus px)")
+        return f"Gaussian per {'click' if r.get('points') == 'clicks' else 'sample'}, {sigma}{used}"
+
+
+@dataclass
+class StudyReport:
+    study: Study
+    rows: list[reports.SummaryRow]
+    reliability: list[reports.ReliabilityRow]
+    curves: dict[tuple[str, str], list[reports.CurvePoint]]
+    kinds: list[KindStatus] = field(default_factory=list)
+    refused: int = 0  # score rows of refused model maps
+    n_stimuli: int = 0
+
+    def ceiling_of(self, task_kind: str, condition: str, metric: str):
+        for r in self.reliability:
+            if (r.task_kind, r.condition, r.metric) == (task_kind, condition, metric):
+                return r
+        return None
+
+
+def _fingerprint(study: Study) -> str:
+    """Changes whenever anything the report shows changes."""
+    main = _main(study)
+    parts = [
+        Score.objects.filter(stimulus__in=main).aggregate(n=Count("id"), t=Max("computed_at")),
+        HumanCeiling.objects.filter(stimulus__in=main).aggregate(n=Count("id"), t=Max("computed_at")),
+        HumanMap.objects.filter(stimulus__in=main).aggregate(n=Count("id"), t=Max("updated_at")),
+        ExplanationJob.objects.filter(image_sha256__in=main.values("sha256")).aggregate(
+            n=Count("id"), t=Max("finished_at"), i=Count("map__insertion_auc"), d=Count("map__deletion_auc"),
+            si=Sum("map__insertion_auc"), sd=Sum("map__deletion_auc"),
+        ),
+        list(ReliabilityRun.objects.filter(study=study).values_list("task_kind", "status", "computed")),
+        list(study.map_recipes.values_list("task_kind", "updated_at")),
+        main.aggregate(n=Count("id")),
+    ]
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
+
+
+def _kind_status(study: Study) -> list[KindStatus]:
+    from .services.maps import recipe_for
+
+    runs = {r.task_kind: r for r in ReliabilityRun.objects.filter(study=study)}
+    out = []
+    for kind in study.task_kinds:
+        maps = HumanMap.objects.filter(stimulus__in=_main(study), task_kind=kind, n_participants__gt=0)
+        without = list(_main(study).exclude(id__in=maps.values("stimulus_id")))
+        sigma = maps.aggregate(lo=Min("sigma_px_min"), hi=Max("sigma_px_max"))
+        out.append(KindStatus(kind, _main(study).count() - len(without), without, runs.get(kind),
+                              recipe_for(study, kind), (sigma["lo"], sigma["hi"])))
+    return out
+
+
+def study_report(study: Study, *, seed: int = 0) -> StudyReport:
+    """The whole report of a study (tables, reliability, curves, per-kind status)."""
+    key = f"analysis-report:{study.pk}:{seed}:{_fingerprint(study)}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    ceilings = ceiling_records(study)
+    report = StudyReport(
+        study=study,
+        rows=reports.summary_rows(score_records(study), job_records(study), ceilings, seed=seed),
+        reliability=reports.reliability_rows(ceilings, seed=seed),
+        curves=reports.mean_curves(curve_records(study), seed=seed),
+        kinds=_kind_status(study),
+        refused=Score.objects.filter(stimulus__in=_main(study)).exclude(note="").count(),
+        n_stimuli=_main(study).count(),
+    )
+    cache.set(key, report, timeout=3600)
+    return report
+
+
+def per_stimulus_scores_csv(study: Study) -> str:
+    """Every score row of the study with its stimulus, job and the stimulus' ceiling and floor."""
+    bounds = {(c.stimulus_id, c.task_kind, c.metric): (c.ceiling, c.floor) for c in ceiling_records(study)}
+    rows = Score.objects.filter(stimulus__in=_main(study)).order_by("stimulus_id", "job_id", "task_kind", "metric").values_list(
+        "stimulus_id", "stimulus__name", "stimulus__condition", "stimulus__class_index", "task_kind", "job_id",
+        "job__model_key", "job__method_key", "job__params", "metric", "value", "n_participants", "note",
+    )
+    lines = []
+    for sid, name, condition, label, kind, job, model, method, params, metric, value, n, note in rows:
+        ceiling, floor = bounds.get((sid, kind, metric), (None, None))
+        normalised = None
+        if None not in (value, ceiling, floor) and ceiling != floor:
+            normalised = (value - floor) / (ceiling - floor)
+        lines.append([sid, name, condition, label if label is not None else "", kind, job, model, method, params_label(params),
+                      metric, _f(value), n, _f(ceiling), _f(floor), _f(normalised), note])
+    header = ["stimulus_id", "stimulus", "condition", "class_index", "task_kind", "job_id", "model", "method", "params",
+              "metric", "value", "n_participants", "ceiling", "floor", "normalised", "note"]
+    return reports.csv_text(header, lines)
+
+
+def per_stimulus_reliability_csv(study: Study) -> str:
+    rows = HumanCeiling.objects.filter(stimulus__in=_main(study)).order_by("stimulus_id", "task_kind", "metric").values_list(
+        "stimulus_id", "stimulus__name", "stimulus__condition", "task_kind", "metric", "n_participants", "ceiling",
+        "ceiling_std", "floor", "floor_std", "repetitions", "seed",
+    )
+    header = ["stimulus_id", "stimulus", "condition", "task_kind", "metric", "n_participants", "ceiling", "ceiling_std",
+              "floor", "floor_std", "repetitions", "seed"]
+    return reports.csv_text(header, ([*r[:6], _f(r[6]), _f(r[7]), _f(r[8]), _f(r[9]), r[10], r[11]] for r in rows))
+
+
+def _f(value) -> float:
+    return float("nan") if value is None else float(value)

@@ -1,0 +1,123 @@
+"""The whole metric suite of one model map against one human map (pure numpy, no Django).
+
+`HumanReference.prepare(q, fixations)` does the human side once (centring, SIM normalisation,
+ranks, sum, top regions); `metric_suite(p, reference)` then scores any number of model maps against
+it. Each value equals the single function in `metrics.py` (tested), only cheaper in bulk.
+
+Metric names (Score.metric): pcc, sim, spearman, kld, iou_top10, iou_top30 for every task kind;
+nss and auc_judd only where a fixation map exists (bubble, mouse). Paint has no fixations: its NSS
+and AUC are not computed (a union of painted areas is not a set of fixations, and it grows toward
+the whole image as n grows, which would make the scores depend on n).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import metrics
+
+MAP_METRICS = ("pcc", "sim", "spearman", "kld", "iou_top10", "iou_top30")
+FIXATION_METRICS = ("nss", "auc_judd")
+ALL_METRICS = MAP_METRICS + FIXATION_METRICS
+TOP_FRACTIONS = {"iou_top10": 0.10, "iou_top30": 0.30}
+LOWER_IS_BETTER = frozenset({"kld"})
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class _Centred:
+    values: np.ndarray  # flattened, mean removed
+    norm: float  # sqrt(sum of squares)
+
+
+def _centred(m: np.ndarray) -> _Centred:
+    flat = m.ravel() - m.mean()
+    return _Centred(flat, float(np.sqrt(metrics.dot(flat, flat))))
+
+
+def _pearson(a: _Centred, b: _Centred) -> float:
+    denominator = a.norm * b.norm
+    if denominator == 0 or not np.isfinite(denominator):
+        return NAN
+    return float(np.clip(metrics.dot(a.values, b.values) / denominator, -1.0, 1.0))
+
+
+def _tops(m: np.ndarray) -> dict[str, np.ndarray]:
+    cuts = np.percentile(m, [100.0 * (1.0 - f) for f in TOP_FRACTIONS.values()])
+    return {name: m >= cut for name, cut in zip(TOP_FRACTIONS, cuts)}
+
+
+@dataclass(frozen=True)
+class HumanReference:
+    """A human map (Q, H x W float64) and optional fixations (F, H x W bool), prepared for scoring."""
+
+    q: np.ndarray
+    fixations: np.ndarray | None
+    finite: bool
+    centred: _Centred
+    ranks: _Centred | None
+    sim_normalised: np.ndarray | None
+    kld_normalised: np.ndarray
+    tops: dict[str, np.ndarray]
+
+    @classmethod
+    def prepare(cls, q: np.ndarray, fixations: np.ndarray | None = None) -> "HumanReference":
+        q = np.asarray(q, dtype=np.float64)
+        finite = bool(np.isfinite(q.sum()))
+        if fixations is not None:
+            fixations = np.asarray(fixations).astype(bool, copy=False)
+            if fixations.shape != q.shape:
+                raise ValueError(f"fixation map {fixations.shape} and human map {q.shape} differ in shape")
+        total = q.sum()
+        return cls(
+            q=q,
+            fixations=fixations,
+            finite=finite,
+            centred=_centred(q),
+            ranks=_centred(metrics.rank_average(q).reshape(q.shape)) if finite else None,
+            sim_normalised=metrics.sim_normalise(q),
+            kld_normalised=q / total if total != 0 and finite else q,
+            tops=_tops(q) if finite else {},
+        )
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return ALL_METRICS if self.fixations is not None else MAP_METRICS
+
+
+def _kld(p: np.ndarray, ref: HumanReference) -> float:
+    total = p.sum()
+    if not (np.isfinite(total) and ref.finite):
+        return NAN
+    pn = p / total if total != 0 else p
+    q = ref.kld_normalised
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = float((q * np.log(metrics.EPS + q / (pn + metrics.EPS))).sum())
+    return value if np.isfinite(value) else NAN
+
+
+def metric_suite(p: np.ndarray, ref: HumanReference) -> dict[str, float]:
+    """Every metric of model map P against the prepared human map (P resized to Q's shape first).
+    Undefined values are NaN (see metrics.py); nothing raises for constant or all-zero maps."""
+    p = metrics.resize_to(p, ref.q.shape)
+    finite = bool(np.isfinite(p.sum()))
+    out = {"pcc": _pearson(_centred(p), ref.centred)}
+    pn = metrics.sim_normalise(p)
+    out["sim"] = NAN if pn is None or ref.sim_normalised is None else float(np.minimum(pn, ref.sim_normalised, out=pn).sum())
+    if finite and ref.ranks is not None:
+        out["spearman"] = _pearson(_centred(metrics.rank_average(p)), ref.ranks)
+    else:
+        out["spearman"] = NAN
+    out["kld"] = _kld(p, ref)
+    p_tops = _tops(p) if finite else {}
+    for name in TOP_FRACTIONS:
+        if not (finite and ref.finite):
+            out[name] = NAN
+            continue
+        union = np.count_nonzero(p_tops[name] | ref.tops[name])
+        out[name] = float(np.count_nonzero(p_tops[name] & ref.tops[name]) / union) if union else NAN
+    if ref.fixations is not None:
+        out["nss"] = metrics.nss(p, ref.fixations)
+        out["auc_judd"] = metrics.auc_judd(p, ref.fixations)
+    return out

@@ -1,0 +1,280 @@
+"""Writes for human maps: folding responses in, rebuilding from raw, recipes and exclusions.
+
+Invariants:
+- A map's running sum holds exactly the responses recorded as its contributions, folded in
+  `sequence` order; each response is folded once (a unique constraint says so).
+- Only included responses are folded: answered (trial DONE), main stimuli, participants not excluded.
+- `human_map_rebuild` folds the same raw responses in the same order (previous fold order for those
+  still included, then the others by id), so with nothing excluded it reproduces the incremental
+  map bit for bit; a rebuild is how exclusions and recipe changes take effect.
+- `human_map_update` notices a stale map (recipe changed, a folded participant now excluded) and
+  rebuilds it instead of folding.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from django.db import transaction
+
+from annotations.models import Participant, Response, Stimulus, StimulusRole, Study, Trial
+from studyserver.errors import InvalidInput
+from studyserver.queueing import enqueue_coalesced_on_commit, enqueue_on_commit
+
+from ..aggregate import mean_map, running_sum_add
+from ..models import HumanMap, HumanMapContribution, MapRecipe
+from ..recipes import ParticipantMap, RecipeInvalid, participant_map, recipe_clean, recipe_default
+from ..storage import array_load, array_save
+
+log = logging.getLogger(__name__)
+
+
+def recipe_for(study: Study, task_kind: str) -> dict:
+    """The study's recipe for the kind: its MapRecipe if set, else the platform default."""
+    chosen = MapRecipe.objects.filter(study=study, task_kind=task_kind).values_list("recipe", flat=True).first()
+    return chosen if chosen is not None else recipe_default(task_kind)
+
+
+def included_responses(stimulus: Stimulus, task_kind: str):
+    """Answered responses of non-excluded participants to this main stimulus and kind, in id order."""
+    return (
+        Response.objects.filter(
+            trial__stimulus=stimulus,
+            trial__task_kind=task_kind,
+            trial__status=Trial.Status.DONE,
+            trial__stimulus__role=StimulusRole.MAIN,
+        )
+        .exclude(trial__participant__status=Participant.Status.EXCLUDED)
+        .order_by("id")
+    )
+
+
+def response_map(response: Response, stimulus: Stimulus, recipe: dict) -> ParticipantMap:
+    """The participant's map of the stimulus, as the recipe says."""
+    return participant_map(response.payload, recipe, height=stimulus.height, width=stimulus.width)
+
+
+def fold_order(human_map: HumanMap, stimulus: Stimulus) -> list[Response]:
+    """The included responses in fold order: those already folded in their sequence, then new ones by id."""
+    included = {r.pk: r for r in included_responses(stimulus, human_map.task_kind)}
+    folded = [rid for rid in human_map.contributions.order_by("sequence").values_list("response_id", flat=True) if rid in included]
+    seen = set(folded)
+    return [included[rid] for rid in folded] + [r for rid, r in included.items() if rid not in seen]
+
+
+def _files_write(human_map: HumanMap, total: np.ndarray | None, fixations: np.ndarray | None) -> None:
+    old = [f.name for f in (human_map.sum_file, human_map.fixations_file) if f]
+    human_map.revision += 1
+    kind, revision = human_map.task_kind, human_map.revision
+    if total is not None:
+        array_save(human_map.sum_file, f"{kind}-sum-r{revision}.npy", total)
+    else:
+        human_map.sum_file = ""
+    if fixations is not None:
+        array_save(human_map.fixations_file, f"{kind}-fixations-r{revision}.npy", fixations)
+    else:
+        human_map.fixations_file = ""
+    human_map.save()
+    if old:
+        storage = human_map.sum_file.storage
+        transaction.on_commit(lambda: [storage.delete(name) for name in old])
+
+
+def _sigma_range(human_map: HumanMap, contributions: list[HumanMapContribution], *, fresh: bool) -> None:
+    """Widen (or, for a rebuild, reset) the map's sigma range with these contributions' sigmas."""
+    sigmas = [c.sigma_px for c in contributions if c.sigma_px is not None]
+    if not fresh:
+        sigmas += [s for s in (human_map.sigma_px_min, human_map.sigma_px_max) if s is not None]
+    human_map.sigma_px_min = min(sigmas) if sigmas else None
+    human_map.sigma_px_max = max(sigmas) if sigmas else None
+
+
+def _after_change(human_map: HumanMap, stimulus: Stimulus) -> None:
+    from .. import tasks  # tasks import this module
+    from .reliability import reliability_request
+
+    enqueue_coalesced_on_commit(tasks.scores_refresh, stimulus.pk)
+    reliability_request(study_id=stimulus.study_id, task_kind=human_map.task_kind)
+
+
+def _fold(total, fixations, pmap: ParticipantMap):
+    total = running_sum_add(total, pmap.density)
+    if pmap.fixations is not None:
+        fixations = pmap.fixations.copy() if fixations is None else fixations + pmap.fixations
+    return total, fixations
+
+
+def _locked_map(stimulus: Stimulus, task_kind: str) -> HumanMap:
+    if task_kind not in stimulus.study.task_kinds:
+        raise InvalidInput(f"study {stimulus.study.slug} has no task kind {task_kind!r}")
+    human_map, _ = HumanMap.objects.get_or_create(
+        stimulus=stimulus, task_kind=task_kind, defaults={"recipe": recipe_for(stimulus.study, task_kind)}
+    )
+    return HumanMap.objects.select_for_update().get(pk=human_map.pk)
+
+
+def stale_reason(human_map: HumanMap, recipe: dict) -> str | None:
+    """Why the stored map no longer matches its raw data, or None."""
+    if human_map.recipe != recipe:
+        return "the recipe changed"
+    folded_out = human_map.contributions.filter(response__trial__participant__status=Participant.Status.EXCLUDED)
+    if folded_out.exists():
+        return "a folded participant was excluded"
+    return None
+
+
+@transaction.atomic
+def human_map_update(*, stimulus_id: int, task_kind: str) -> HumanMap:
+    """Fold every included response not yet in the stimulus' map into its running sum, in response
+    id order. Costs O(pixels) per new response, whatever n is (the stored sum is read and written
+    once; nothing is recomputed over earlier responses); a response is folded exactly once
+    (so bursts of update requests collapse: later ones find nothing new). A stale map is rebuilt."""
+    stimulus = Stimulus.objects.select_related("study").get(pk=stimulus_id)
+    human_map = _locked_map(stimulus, task_kind)
+    recipe = recipe_for(stimulus.study, task_kind)
+    reason = stale_reason(human_map, recipe)
+    if reason:
+        log.info("human map %s is stale (%s): rebuilding", human_map.pk, reason)
+        return _rebuild(human_map, stimulus, recipe)
+    new = list(included_responses(stimulus, task_kind).exclude(contributions__human_map=human_map))
+    if not new:
+        return human_map
+    total = array_load(human_map.sum_file) if human_map.sum_file else None
+    fixations = array_load(human_map.fixations_file) if human_map.fixations_file else None
+    sequence = human_map.n_participants  # invariant: n_participants == number of contributions
+    contributions = []
+    for i, response in enumerate(new):
+        pmap = response_map(response, stimulus, human_map.recipe)
+        total, fixations = _fold(total, fixations, pmap)
+        contributions.append(HumanMapContribution(human_map=human_map, response=response, sequence=sequence + i, sigma_px=pmap.sigma_px))
+    HumanMapContribution.objects.bulk_create(contributions)
+    human_map.n_participants = sequence + len(new)
+    _sigma_range(human_map, contributions, fresh=False)
+    _files_write(human_map, total, fixations)
+    _after_change(human_map, stimulus)
+    return human_map
+
+
+def _rebuild(human_map: HumanMap, stimulus: Stimulus, recipe: dict) -> HumanMap:
+    responses = fold_order(human_map, stimulus)
+    total, fixations, contributions = None, None, []
+    for i, response in enumerate(responses):
+        pmap = response_map(response, stimulus, recipe)
+        total, fixations = _fold(total, fixations, pmap)
+        contributions.append(HumanMapContribution(human_map=human_map, response=response, sequence=i, sigma_px=pmap.sigma_px))
+    human_map.contributions.all().delete()
+    HumanMapContribution.objects.bulk_create(contributions)
+    human_map.recipe = recipe
+    human_map.n_participants = len(responses)
+    _sigma_range(human_map, contributions, fresh=True)
+    _files_write(human_map, total, fixations)
+    _after_change(human_map, stimulus)
+    return human_map
+
+
+@transaction.atomic
+def human_map_rebuild(*, stimulus_id: int, task_kind: str) -> HumanMap:
+    """Recompute the map from the raw responses with the study's current recipe (after exclusions or
+    a recipe change). Same responses, same order -> the same bits as the incremental map."""
+    stimulus = Stimulus.objects.select_related("study").get(pk=stimulus_id)
+    human_map = _locked_map(stimulus, task_kind)
+    return _rebuild(human_map, stimulus, recipe_for(stimulus.study, task_kind))
+
+
+def human_map_matches_raw(human_map: HumanMap) -> bool:
+    """Whether the stored map is exactly (bit for bit, and in participant count) what a rebuild from
+    the raw included responses would store. Computed in memory; nothing is written."""
+    stimulus = human_map.stimulus
+    responses = fold_order(human_map, stimulus)
+    total, fixations = None, None
+    for response in responses:
+        total, fixations = _fold(total, fixations, response_map(response, stimulus, human_map.recipe))
+    if human_map.n_participants != len(responses):
+        return False
+    stored = array_load(human_map.sum_file) if human_map.sum_file else None
+    if stored is None or total is None:
+        return stored is None and total is None
+    return stored.dtype == total.dtype and np.array_equal(stored, total)
+
+
+def human_map_mean(human_map: HumanMap) -> np.ndarray | None:
+    """H x W float64 per-pixel mean over the included participants, or None when there is none."""
+    if not human_map.n_participants or not human_map.sum_file:
+        return None
+    return mean_map(array_load(human_map.sum_file), human_map.n_participants)
+
+
+def human_map_fixations(human_map: HumanMap) -> np.ndarray | None:
+    """H x W bool binary fixation map (any participant's point in the pixel), or None (paint, n = 0)."""
+    if not human_map.n_participants or not human_map.fixations_file:
+        return None
+    return array_load(human_map.fixations_file) > 0
+
+
+@transaction.atomic
+def human_map_recipe_set(*, study: Study, task_kind: str, recipe: dict) -> MapRecipe:
+    """Choose the recipe of a study's task kind; every map of that kind is rebuilt with it."""
+    if task_kind not in study.task_kinds:
+        raise InvalidInput(f"study {study.slug} has no task kind {task_kind!r}", fields={"task_kind": ["unknown"]})
+    try:
+        cleaned = recipe_clean(task_kind, recipe)
+    except RecipeInvalid as exc:
+        raise InvalidInput(str(exc), fields={"recipe": [str(exc)]}) from None
+    chosen, _ = MapRecipe.objects.update_or_create(study=study, task_kind=task_kind, defaults={"recipe": cleaned})
+    _rebuild_queue(study.stimuli.filter(role=StimulusRole.MAIN).values_list("id", flat=True), task_kind)
+    return chosen
+
+
+def _rebuild_queue(stimulus_ids, task_kind: str) -> int:
+    from .. import tasks
+
+    count = 0
+    for stimulus_id in stimulus_ids:
+        enqueue_on_commit(tasks.human_map_rebuild, stimulus_id, task_kind)
+        count += 1
+    return count
+
+
+@transaction.atomic
+def participant_maps_rebuild(*, participant_id: int) -> int:
+    """After a participant is excluded (or re-included): queue a rebuild of every map they answered
+    for. Returns how many rebuilds were queued."""
+    participant = Participant.objects.get(pk=participant_id)
+    stimulus_ids = participant.trials.filter(status=Trial.Status.DONE).values_list("stimulus_id", flat=True)
+    return _rebuild_queue(list(stimulus_ids), participant.task_kind)
+
+
+def maps_pending(*, study: Study | None = None) -> list[tuple[int, str]]:
+    """(stimulus id, task kind) pairs whose map is missing an included response, holds an excluded
+    participant, or was made with another recipe than the study's: what the sweep queues."""
+    responses = Response.objects.filter(
+        trial__status=Trial.Status.DONE, trial__stimulus__role=StimulusRole.MAIN, contributions__isnull=True
+    ).exclude(trial__participant__status=Participant.Status.EXCLUDED)
+    maps = HumanMap.objects.select_related("stimulus__study")
+    if study is not None:
+        responses = responses.filter(trial__stimulus__study=study)
+        maps = maps.filter(stimulus__study=study)
+    pending = set(responses.values_list("trial__stimulus_id", "trial__task_kind").distinct())
+    pending |= set(
+        maps.filter(contributions__response__trial__participant__status=Participant.Status.EXCLUDED)
+        .values_list("stimulus_id", "task_kind")
+        .distinct()
+    )
+    recipes: dict[tuple[int, str], dict] = {}
+    for human_map in maps:
+        key = (human_map.stimulus.study_id, human_map.task_kind)
+        if key not in recipes:
+            recipes[key] = recipe_for(human_map.stimulus.study, human_map.task_kind)
+        if human_map.recipe != recipes[key]:
+            pending.add((human_map.stimulus_id, human_map.task_kind))
+    return sorted(pending)
+
+
+def maps_pending_queue(*, study: Study | None = None) -> int:
+    """Queue `human_map_update` (which folds or rebuilds as needed) for every pending map."""
+    from .. import tasks
+
+    pending = maps_pending(study=study)
+    for stimulus_id, task_kind in pending:
+        enqueue_on_commit(tasks.human_map_update, stimulus_id, task_kind)
+    return len(pending)

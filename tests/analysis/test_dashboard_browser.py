@@ -1,0 +1,183 @@
+"""The researcher's dashboard in headless Chromium: the study list, the study page with its QR code
+and copy button, launching with the confirmation step, progress that updates by itself when a
+participant answers (no page reload), the gallery of a scored study, and a preview taken through the
+participant's own page that stores nothing. Screenshots: tests/artifacts/dashboard-*.png."""
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+from annotations.models import Participant, Response, StudyShare, Trial
+from annotations.services import studies
+from tests.analysis.conftest import build_scored_study
+from tests.conftest import ARTIFACTS, paint_payload, rect_stroke
+from tests.e2e.browser import chromium_page, image_ready, paint_rectangle, shot
+from tests.e2e.flows import practice
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+
+
+def log_in(page, base: str, username: str, then: str) -> None:
+    page.goto(f"{base}{then}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "pw-for-tests")
+    page.click("button[type=submit], input[type=submit]")
+    page.wait_for_url(f"**{then}")
+
+
+def _json(url: str, body: dict | None = None) -> dict:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", "Accept": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+def participant_answers_one(base: str, slug: str) -> None:
+    """A participant, over HTTP as a browser's script would: consent, next trial, paint, submit."""
+    token = _json(f"{base}/api/v1/studies/{slug}/participants/", {"consent": True})["token"]
+    trial = _json(f"{base}/api/v1/participant/{token}/next/")["trial"]
+    w, h = trial["width"], trial["height"]
+    payload = paint_payload([rect_stroke(0.3 * w, 0.3 * h, 0.6 * w, 0.6 * h, radius=6)], w, h)
+    _json(f"{base}/api/v1/participant/{token}/trials/{trial['id']}/response/",
+          {"client_uuid": "6a1f4e57-6c1b-4c55-9b1e-0d6c3f0e9a01", "payload": payload})
+
+
+def test_list_detail_qr_launch_and_live_progress(live_server, make_study, chromium_path, django_user_model):
+    study = make_study()
+    studies.study_update(study=study, title="Cats and coffee")
+    colleague = django_user_model.objects.create_user(username="colleague", password="x")
+    shared = studies.study_create(owner=colleague, title="A colleague's study (shared)")
+    StudyShare.objects.create(study=shared, user=study.owner, role="view")
+    base, slug = live_server.url, study.slug
+    with chromium_page(chromium_path, **DESKTOP) as page:
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+        log_in(page, base, study.owner.username, "/dashboard/studies/")
+        assert page.locator("#studies tbody tr").count() == 2
+        shot(page, "dashboard-1-list")
+        page.click("text=Cats and coffee")
+        page.wait_for_selector("#participant-link")
+        qr = page.locator("#qr svg").bounding_box()
+        assert qr["width"] >= 100 and qr["height"] >= 100
+        page.click("#copy-link")
+        page.wait_for_function("document.getElementById('copy-status').textContent === 'Copied.'")
+        copied = page.evaluate("navigator.clipboard.readText()")
+        for img in page.locator("img[loading=lazy]").all():
+            img.scroll_into_view_if_needed()
+        page.wait_for_function("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+        shot(page, "dashboard-2-draft")
+        page.click("#action-launch")
+        page.wait_for_selector("#confirm")
+        shot(page, "dashboard-3-confirm-launch")
+        page.click("#confirm")
+        page.wait_for_selector(".message.ok")
+        launched_message = page.inner_text(".messages")
+        status = page.inner_text("#study-status")
+        page.evaluate("window.__sameDocument = true")
+        before = page.inner_text("[data-field='responses.done']")
+        participant_answers_one(base, slug)
+        page.wait_for_function("document.querySelector(\"#meter-responses [data-field='responses.done']\").textContent === '1'",
+                               timeout=20000)
+        page.wait_for_function("document.getElementById('estimate-text').textContent.startsWith('About ')", timeout=20000)
+        same_document = page.evaluate("window.__sameDocument === true")
+        bar = page.get_attribute("#bar-responses", "aria-valuenow")
+        started = page.inner_text("[data-field='participants.started']")
+        card_counts = page.locator("[data-stimulus-responses]").all_inner_texts()
+        shot(page, "dashboard-4-live-progress")
+    assert copied == f"{base}/s/{slug}/"
+    assert f"Study {slug} is live" in launched_message and status == "live"
+    assert (before, bar, started, same_document) == ("0", "1", "1", True)
+    assert sorted(card_counts) == ["0", "1"]
+
+
+def test_gallery_of_a_scored_study(live_server, make_study, chromium_path):
+    study = build_scored_study(make_study)
+    username = study.owner.username
+    with chromium_page(chromium_path, **DESKTOP) as page:
+        log_in(page, live_server.url, username, f"/dashboard/studies/{study.slug}/")
+        for img in page.locator("img[loading=lazy]").all():
+            img.scroll_into_view_if_needed()
+        page.wait_for_function("[...document.images].every(i => i.complete)", timeout=60000)
+        broken = page.evaluate("[...document.images].filter(i => i.naturalWidth === 0).map(i => i.src)")
+        page.evaluate("window.scrollTo(0, 0)")
+        shot(page, "dashboard-5-scored-study")
+        page.locator("#gallery").scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "dashboard-6-gallery-view.png"))
+        cards = page.locator(".stimulus-card").count()
+        variant_caption = page.locator(".stimulus-card", has_text="gaussian_blur-3").inner_text()
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=str(ARTIFACTS / "dashboard-7-phone.png"))
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert broken == [] and cards == 5 and overflow <= 0
+    assert "of chelsea.png" in variant_caption
+
+
+def test_preview_takes_the_study_and_stores_nothing(live_server, make_study, chromium_path):
+    study = make_study(launch=True)
+    counts = (Participant.objects.count(), Trial.objects.count(), Response.objects.count())
+    username = study.owner.username
+    with chromium_page(chromium_path, **DESKTOP) as page:
+        log_in(page, live_server.url, username, f"/dashboard/studies/{study.slug}/")
+        page.click("#preview-paint")
+        page.wait_for_selector("#preview-banner")
+        banner = page.inner_text("#preview-banner")
+        practice(page, "paint", "dashboard-preview")
+        for i in range(2):
+            box = image_ready(page)
+            paint_rectangle(page, box, 0.3, 0.3, 0.6, 0.7)
+            if i == 0:
+                shot(page, "dashboard-8-preview-trial")
+            label = page.inner_text("#label")
+            page.click("#submit")
+            if i == 0:
+                page.wait_for_function("document.querySelector('#label').textContent !== %r" % label)
+        page.wait_for_url("**/preview/done/")
+        summary = page.inner_text("#preview-summary")
+        shot(page, "dashboard-9-preview-done")
+    assert "PREVIEW" in banner and "nothing you do here is stored" in banner
+    assert "You answered 2 of 2 images" in summary
+    assert (Participant.objects.count(), Trial.objects.count(), Response.objects.count()) == counts
+
+
+def test_design_a_study_in_the_browser(live_server, researcher, chromium_path, tmp_path):
+    from annotations.demo import demo_photo_bytes
+    from tests.annotations.zipfiles import photo_zip
+
+    (tmp_path / "rocket.jpg").write_bytes(demo_photo_bytes("rocket.jpg"))
+    (tmp_path / "photos.zip").write_bytes(photo_zip())
+    with chromium_page(chromium_path, **DESKTOP) as page:
+        log_in(page, live_server.url, researcher.username, "/dashboard/studies/")
+        page.click("#new-study")
+        page.fill("#id_title", "Rockets and cats")
+        page.check("input[name=task_kinds][value=bubble]")
+        page.fill("#id_participants_per_stimulus", "12")
+        shot(page, "dashboard-10-new-study")
+        page.click("#study-save")
+        page.wait_for_selector("#design")
+        page.set_input_files("#upload-image input[name=image]", str(tmp_path / "rocket.jpg"))
+        page.fill("#upload-image input[name=class_label]", "space shuttle")
+        page.click("#upload-image-submit")
+        page.wait_for_selector(".message")
+        first = page.inner_text(".messages")
+        page.set_input_files("#upload-zip input[name=archive]", str(tmp_path / "photos.zip"))
+        page.click("#upload-zip-submit")
+        page.wait_for_selector(".message")
+        second = page.inner_text(".messages")
+        page.check("#variants input[name=corruptions][value=glass_blur]")
+        page.check("#variants input[name=severities][value='2']")
+        page.click("#variants-submit")
+        page.wait_for_selector(".message")
+        third = page.inner_text(".messages")
+        for img in page.locator("img[loading=lazy]").all():
+            img.scroll_into_view_if_needed()
+        page.wait_for_function("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+        page.evaluate("window.scrollTo(0, 0)")
+        shot(page, "dashboard-11-designed")
+        cards = page.locator(".stimulus-card").count()
+    assert "1 stimulus image(s) added: rocket.jpg" in first, first
+    assert "2 stimulus image(s) added: chelsea.png, coffee.png" in second, second
+    assert "3 corrupted variant(s) made: glass_blur-2" in third, third
+    assert cards == 6
