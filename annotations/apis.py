@@ -21,6 +21,7 @@ from studyserver.request_limits import SafeJSONParser
 from studyserver.throttling import ParticipantStartThrottle, ParticipantTokenThrottle
 
 from . import selectors
+from .models import Stimulus
 from .payloads import MAX_BODY_BYTES
 from .practice import practice_png
 from .services import participation
@@ -214,9 +215,8 @@ class TrialImageApi(ParticipantApi):
 
     @extend_schema(responses={(200, "image/png"): bytes})
     def get(self, request, token: str, trial_id: int):
-        participant = selectors.participant_by_token(token=token)
-        trial = selectors.participant_trial_get(participant=participant, trial_id=trial_id)
-        response = FileResponse(trial.stimulus.rendition.open("rb"), content_type="image/png")
+        name = selectors.trial_rendition_name(token=token, trial_id=trial_id)
+        response = FileResponse(Stimulus.rendition.field.storage.open(name, "rb"), content_type="image/png")
         response["Cache-Control"] = "private, max-age=3600"
         return response
 

@@ -28,7 +28,9 @@ def catch_planned(study: Study, n_catch: int | None = None) -> int:
     """Catch trials each participant is meant to answer: catch.per_participant, at most every catch
     stimulus of the study (`n_catch`, counted when not given)."""
     if n_catch is None:
-        n_catch = Stimulus.objects.filter(study=study, role=StimulusRole.CATCH).count()
+        n_catch = getattr(study, "_catch_count", None)  # counted once per loaded study (one request)
+        if n_catch is None:
+            n_catch = study._catch_count = Stimulus.objects.filter(study=study, role=StimulusRole.CATCH).count()
     per = task_params_resolve(study.task_params)["catch"]["per_participant"]
     return n_catch if per is None else min(per, n_catch)
 
@@ -45,6 +47,18 @@ def participant_trial_get(*, participant: Participant, trial_id: int) -> Trial:
     if trial is None:
         raise NotFound(f"trial {trial_id} is not one of this participant's trials")
     return trial
+
+
+def trial_rendition_name(*, token: str, trial_id: int) -> str:
+    """The stored file name of one of the participant's own trial pictures, in one query (the image
+    endpoint is the most called one: a picture per trial)."""
+    name = (Trial.objects.filter(pk=trial_id, participant__token=token).values_list("stimulus__rendition", flat=True)
+            .first()) if token else None
+    if name is None:
+        if not Participant.objects.filter(token=token).exists():
+            raise NotFound("unknown participant token")
+        raise NotFound(f"trial {trial_id} is not one of this participant's trials")
+    return name
 
 
 def class_label_short(class_name: str) -> str:

@@ -59,24 +59,34 @@ def _slot_take(participant: Participant, stimulus_id: int, n: int, now: datetime
     """Take one of the stimulus' N slots under its row lock (the per-stimulus allocation lock), or
     None: locked by another allocation (when not waiting), or full. Inside a savepoint, so a full or
     locked stimulus' lock is given back at once and no transaction holds two stimulus locks.
-    Under the lock: the stimulus' run-out leases are marked EXPIRED (the UPDATE waits on a submit
-    holding the trial's row lock and re-checks its status, so a trial answered at the last moment
-    stays DONE and keeps its slot), then its held slots are counted, then the trial is created."""
+    Under the lock: its held slots and its run-out leases are counted in one query. If any lease ran
+    out, those trials are marked EXPIRED (the UPDATE waits on a submit holding the trial's row lock
+    and re-checks its status, so a trial answered at the last moment stays DONE and keeps its slot)
+    and the slots are counted again. Then the trial is created."""
     try:
         with transaction.atomic():
-            locked = Stimulus.objects.select_for_update(skip_locked=not wait).filter(pk=stimulus_id).values_list("id", flat=True)
-            if not list(locked):
+            stimulus = Stimulus.objects.select_for_update(skip_locked=not wait).filter(pk=stimulus_id).first()
+            if stimulus is None:
                 return None
-            Trial.objects.filter(stimulus_id=stimulus_id, status=Trial.Status.ASSIGNED, lease_expires_at__lte=now).update(
-                status=Trial.Status.EXPIRED)
-            held = Stimulus.objects.filter(pk=stimulus_id).aggregate(
-                held=Count("trials", filter=_holding(participant.task_kind, now)))["held"]
+            held, run_out = _slots_count(stimulus_id, participant.task_kind, now)
+            if run_out:
+                Trial.objects.filter(stimulus_id=stimulus_id, status=Trial.Status.ASSIGNED, lease_expires_at__lte=now).update(
+                    status=Trial.Status.EXPIRED)
+                held, _ = _slots_count(stimulus_id, participant.task_kind, now)  # a last-moment answer keeps its slot
             if held >= n:
                 raise _Full
-            return Trial.objects.create(participant=participant, stimulus_id=stimulus_id, task_kind=participant.task_kind,
+            return Trial.objects.create(participant=participant, stimulus=stimulus, task_kind=participant.task_kind,
                                         position=position, lease_expires_at=now + TRIAL_LEASE)
     except _Full:
         return None
+
+
+def _slots_count(stimulus_id: int, task_kind: str, now: datetime) -> tuple[int, int]:
+    """(slots held, run-out leases still marked ASSIGNED) of one stimulus, in one query."""
+    counts = Stimulus.objects.filter(pk=stimulus_id).aggregate(
+        held=Count("trials", filter=_holding(task_kind, now)),
+        run_out=Count("trials", filter=Q(trials__status=Trial.Status.ASSIGNED, trials__lease_expires_at__lte=now)))
+    return counts["held"], counts["run_out"]
 
 
 def _main_trial_assign(participant: Participant, held: dict[int, int], n: int, now: datetime, position: int) -> Trial | None:
@@ -129,14 +139,14 @@ def trial_next_assign(*, participant: Participant) -> Trial | None:
     Raises Conflict(calibration_required) for a study with sizes in degrees before the screen calibration.
     """
     closed = participant.study.status == Study.Status.CLOSED  # no open trial is resumed once closed
-    participant = Participant.objects.select_for_update().get(pk=participant.pk)
+    participant = Participant.objects.select_for_update(of=("self",)).select_related("study").get(pk=participant.pk)
     if participant.status != Participant.Status.ACTIVE or closed:
         return None
     mine = list(participant.trials.values_list("id", "stimulus_id", "stimulus__source_id", "stimulus__role", "status"))
     open_ids = [trial_id for trial_id, _, _, _, status in mine if status == Trial.Status.ASSIGNED]
     if open_ids:
         return _open_trial_resume(min(open_ids), timezone.now())
-    study = Study.objects.get(pk=participant.study_id)
+    study = participant.study  # read with the lock above: its status is current
     now = timezone.now()
     if study.status == Study.Status.PAUSED:
         raise Conflict(

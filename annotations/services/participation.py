@@ -44,7 +44,12 @@ def participant_start(
     participant back (resume, or their completion page), never a second one. The task kind is the
     study's kind with the fewest non-excluded participants among those with free slots; a study with
     no free slot for any kind takes no one (Gone). Returns (participant, created)."""
-    study = Study.objects.select_for_update().get(pk=study.pk)  # serialises the balanced kind pick
+    study = Study.objects.get(pk=study.pk)
+    if len(study.task_kinds) > 1:
+        # Serialises the balanced kind pick. A study of one kind has nothing to balance: the unique
+        # (study, external id) constraint alone keeps one participant per person, and the slots are
+        # taken under each stimulus' lock, so consents need not queue behind one another.
+        study = Study.objects.select_for_update().get(pk=study.pk)
     external_id = (external_id or "").strip()[:128] or None
     if external_id:
         existing = Participant.objects.filter(study=study, external_id=external_id).first()
@@ -64,11 +69,11 @@ def participant_start(
         user_agent=user_agent[:400],
         consented_at=timezone.now(),
     )
-    participant.full_clean(exclude=["token"])
+    participant.full_clean(exclude=["token"], validate_constraints=False)
     try:
         with transaction.atomic():
             participant.save()
-    except IntegrityError:  # defensive: the study lock already serialises starts with one external id
+    except IntegrityError:  # the same person consenting twice at the same moment: the first one wins
         return Participant.objects.get(study=study, external_id=external_id), False
     return participant, True
 
@@ -214,9 +219,8 @@ def response_submit(
     cleaned, painted = _clean(participant, trial.task_kind, payload, stimulus.width, stimulus.height)
     response = Response(trial=trial, client_uuid=client_uuid, payload=cleaned, duration_ms=duration_ms)
     response.full_clean(exclude=["trial", "client_uuid"])
-    try:
-        with transaction.atomic():
-            response.save()
+    try:  # no savepoint: on a clash the whole submit rolls back, which is what a Conflict means here
+        response.save()
     except IntegrityError:  # the same UUID sent for another trial at the same moment
         raise Conflict("this client UUID was already used for another trial") from None
     trial.status = Trial.Status.DONE
