@@ -75,6 +75,36 @@ def started(stack: ExitStack, argv: list[str], env: dict, log: Path) -> subproce
     return process
 
 
+def tree_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process and its live descendants (gunicorn's and celery's workers)."""
+    import psutil
+
+    total = 0.0
+    root = psutil.Process(pid)
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of every live PostgreSQL process (the run's connections are persistent)."""
+    import psutil
+
+    total = 0.0
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] and process.info["name"].startswith("postgres"):
+            try:
+                times = process.cpu_times()
+                total += times.user + times.system
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+    return total
+
+
 def warm_up(port: int, slug: str, workers: int) -> None:
     """Until every gunicorn worker answers quickly (they import the app after the port opens)."""
     import urllib.error
@@ -267,12 +297,17 @@ def main() -> int:
         warm_up(web_port, slug, args.web_workers)
         out = work / "locust-out.json"
         locust_env = {**env, "LOAD_SLUG": slug, "LOAD_OUT": str(out), "LOAD_THINK": args.think, "LOAD_USERS": str(args.users)}
+        cpu_before = {"web": tree_cpu(web.pid), "worker": tree_cpu(worker.pid), "postgres": postgres_cpu()}
         began = time.monotonic()
-        subprocess.run([PYTHON, "-m", "locust", "-f", str(ROOT / "bench" / "load_users.py"), "--headless",
-                        "--host", f"http://127.0.0.1:{web_port}", "-u", str(args.users), "-r", str(args.spawn_rate),
-                        "-t", f"{args.duration}s", "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "30"],
-                       cwd=ROOT, env=locust_env, check=False, stdout=open(work / "locust.log", "wb"), stderr=subprocess.STDOUT)
+        locust = subprocess.Popen([PYTHON, "-m", "locust", "-f", str(ROOT / "bench" / "load_users.py"), "--headless",
+                                   "--host", f"http://127.0.0.1:{web_port}", "-u", str(args.users), "-r", str(args.spawn_rate),
+                                   "-t", f"{args.duration}s", "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "30"],
+                                  cwd=ROOT, env=locust_env, stdout=open(work / "locust.log", "wb"), stderr=subprocess.STDOUT)
+        _, _, usage = os.wait4(locust.pid, 0)
+        locust.returncode = 0
         elapsed = time.monotonic() - began
+        cpu = {"web": tree_cpu(web.pid) - cpu_before["web"], "worker": tree_cpu(worker.pid) - cpu_before["worker"],
+               "postgres": postgres_cpu() - cpu_before["postgres"], "locust": usage.ru_utime + usage.ru_stime}
         result = json.loads(out.read_text())
         drain_s = drained(slug, broker, timeout=600)
         if worker.poll() is not None:
@@ -284,6 +319,7 @@ def main() -> int:
     report = {"users": args.users, "spawn_rate": args.spawn_rate, "trials": args.trials, "per_stimulus": args.per_stimulus,
               "think_s": args.think, "web_workers": args.web_workers, "stimuli": n_stimuli, "run_s": round(elapsed, 1),
               "drain_s": round(drain_s, 1), "sessions": result["sessions"], **rate, "counts": count,
+              "cpu_s": {k: round(v, 1) for k, v in cpu.items()}, "cores": os.cpu_count(),
               "errors": result.get("errors", {}),
               "endpoints": {name: {"requests": len(v), "errors": result["failures"].get(name, 0),
                                    "p50_ms": percentile(v, 50), "p95_ms": percentile(v, 95), "p99_ms": percentile(v, 99)}
@@ -304,6 +340,10 @@ def print_report(r: dict) -> None:
     print(f"{'endpoint':<10}{'requests':>10}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
     for name, e in r["endpoints"].items():
         print(f"{name:<10}{e['requests']:>10}{e['errors']:>8}{e['p50_ms']:>9.1f}{e['p95_ms']:>9.1f}{e['p99_ms']:>9.1f}")
+    cpu = r["cpu_s"]
+    print(f"CPU seconds during the run ({r['run_s']} s x {r['cores']} cores = {r['run_s'] * r['cores']:.0f} available): "
+          + ", ".join(f"{k} {v:.0f}" for k, v in cpu.items()) + "; per acknowledged response: "
+          + ", ".join(f"{k} {1000 * v / max(r['counts']['acknowledged'], 1):.1f} ms" for k, v in cpu.items()))
     print(f"responses/s sustained (median of per-second rates, all users on): {r['sustained_per_s']:.0f}; "
           f"mean over the run: {r['mean_per_s']:.0f}")
     for kind, n in sorted(r["errors"].items(), key=lambda kv: -kv[1])[:6]:
