@@ -96,8 +96,9 @@ def _broker_purge(url: str, prefix: str) -> None:
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db, settings):
-    """A real `celery worker` subprocess on Redis, against the test database and media folder."""
+def celery_worker_process(transactional_db, settings, request):
+    """A real `celery worker` subprocess on Redis, against the test database and media folder.
+    `@pytest.mark.worker_env(NAME="value")` adds to the worker's environment."""
     from django.db import connection
 
     broker = settings.CELERY_BROKER_URL
@@ -110,6 +111,8 @@ def celery_worker_process(transactional_db, settings):
         "CELERY_BROKER_URL": broker,
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
     }
+    marker = request.node.get_closest_marker("worker_env")
+    env.update(marker.kwargs if marker else {})
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log_path = ARTIFACTS / f"worker-{uuid.uuid4().hex[:6]}.log"
     log = open(log_path, "wb")

@@ -43,6 +43,9 @@ def participant_takes_part(slug: str) -> int:
         answered += 1
 
 
+# One worker serves both queues here; insertion/deletion (tens of seconds a map) is not what this
+# journey is about and would queue the score updates behind it (tests/explain covers it).
+@pytest.mark.worker_env(EXPLAIN_FAITHFULNESS="0")
 def test_a_study_run_through_the_api_alone(celery_worker_process, researcher):
     worker = celery_worker_process
     anonymous = APIClient()

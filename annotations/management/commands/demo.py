@@ -26,7 +26,7 @@ def _get_status(url: str, *, deadline: float) -> int:
         try:
             with urllib.request.urlopen(url, timeout=30) as answer:
                 return answer.status
-        except (ConnectionError, urllib.error.URLError):
+        except OSError:  # refused, reset, or accepted but not answered in time (workers still importing)
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
@@ -87,7 +87,7 @@ class Command(BaseCommand):
             try:
                 if _get_status(url, deadline=0) == 200:
                     return
-            except (ConnectionError, urllib.error.URLError):
+            except OSError:  # URLError, ConnectionError and a read timeout all mean "not serving yet"
                 if time.monotonic() > deadline:
                     raise SystemExit(f"the web server did not answer {url} within {timeout} s") from None
                 time.sleep(0.3)
