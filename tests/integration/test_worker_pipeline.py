@@ -28,7 +28,7 @@ def test_launch_then_responses_flow_through_a_real_worker(celery_worker_process,
         assert job.attempts == 1
     # The worker then scores each map's faithfulness (insertion/deletion, the RISE authors' game).
     maps = ModelMap.objects.filter(job__in=jobs)
-    wait_for(lambda: maps.filter(insertion_auc__isnull=False, deletion_auc__isnull=False).count() == 2, timeout=240,
+    wait_for(lambda: maps.filter(insertion_auc__isnull=False, deletion_auc__isnull=False).count() == 2, timeout=600,
              what="insertion/deletion of 2 maps", process=celery_worker_process)
     for model_map in maps:
         assert 0 <= model_map.deletion_auc < model_map.insertion_auc <= 1  # Grad-CAM points at the object
