@@ -1,6 +1,7 @@
 """Benchmark of the explanation methods: seconds per image, the floor, and the reference library.
 
     .venv/bin/python bench/explain.py [--quick] [--methods a,b] [--images 3] [--json PATH]
+    .venv/bin/python bench/explain.py --across-stimuli 8 [--methods a,b] [--repeats 3] [--json PATH]
 
 For EVERY method registered in `explain.methods.METHODS` at run time (and insertion/deletion, key
 `insdel`), on EfficientNet-Lite0 at 224 x 224 (photos from scikit-image, resized whole), on this CPU
@@ -16,6 +17,12 @@ and on CUDA when present:
   the gradient family and occlusion, PAIR `saliency` XRAI, the literal eclique/RISE port, `lime`,
   the FEM authors' numpy code, the literal RISE CausalMetric; x ref = ours / reference (target <= 1,
   XRAI <= 0.5). Slow references run on fewer images (`--ref-images`, default 1).
+
+`--across-stimuli N` (a mode of its own): N photos (the first four cycled, each at its own resolution)
+through the whole pipeline, one job at a time (`explain_image` per photo) vs batched across stimuli
+(`explain_images`, as a worker task of N jobs runs them), for the single-pass methods (default
+gradient, gradcam, guided_backprop, guided_gradcam, fem); median of `--repeats` runs after a warm-up;
+seconds per image and the speedup.
 
 `--quick` uses small N (RISE 64 masks, LIME 64 samples, occlusion 56/28, XRAI 8 steps, insertion/
 deletion 15 steps) for ours and the reference alike: it proves the script works; ratios at full N
@@ -240,6 +247,58 @@ def table(title, header, rows):
         print("| " + " | ".join(r) + " |")
 
 
+ACROSS_DEFAULT = ("gradient", "gradcam", "guided_backprop", "guided_gradcam", "fem")
+
+
+def across_stimuli(model, keys, count, repeats) -> dict:
+    """{method: {one_by_one, batched (seconds per image), speedup}} over `count` photos."""
+    from explain.pipeline import explain_image, explain_images
+
+    distinct = photos(4)  # PHOTOS[4] is not in this scikit-image's data
+    images = [distinct[i % len(distinct)] for i in range(count)]
+    records = {}
+    for key in keys:
+        def one(key=key):
+            return [explain_image(model, image, key) for image in images]
+
+        def many(key=key):
+            return explain_images(model, images, key)
+
+        one(), many()  # warm-up: kernels for both batch sizes
+        times = {"one_by_one": [], "batched": []}
+        for _ in range(repeats):
+            for name, run in (("one_by_one", one), ("batched", many)):
+                sync(model.device)
+                started = time.perf_counter()
+                run()
+                sync(model.device)
+                times[name].append((time.perf_counter() - started) / count)
+        record = {name: statistics.median(values) for name, values in times.items()}
+        record["speedup"] = record["one_by_one"] / record["batched"]
+        records[key] = record
+        print(f"  {key}: {record['one_by_one']:.3f} -> {record['batched']:.3f} s/image", file=sys.stderr, flush=True)
+    return records
+
+
+def across_main(args, keys) -> None:
+    results = {"mode": "across_stimuli", "stimuli": args.across_stimuli, "repeats": args.repeats,
+               "torch_threads": torch.get_num_threads(), "devices": {}}
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    for device in devices:
+        model = model_load("efficientnet_lite0", device)
+        records = across_stimuli(model, keys, args.across_stimuli, args.repeats)
+        table(
+            f"{args.across_stimuli} stimuli on {device}, one job at a time vs batched across stimuli "
+            f"(whole pipeline, EfficientNet-Lite0, median of {args.repeats})",
+            ["method", "one by one s/image", "batched s/image", "speedup"],
+            [[key, r["one_by_one"], r["batched"], f"{r['speedup']:.2f}x"] for key, r in records.items()],
+        )
+        results["devices"][str(device)] = records
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=float))
+        print(f"\nwrote {args.json}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small N for ours and the references")
@@ -248,7 +307,16 @@ def main() -> None:
     parser.add_argument("--ref-images", type=int, default=1, help="images for the slow references")
     parser.add_argument("--no-reference", action="store_true")
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--across-stimuli", type=int, metavar="N",
+                        help="mode: N stimuli one job at a time vs batched across stimuli (single-pass methods)")
+    parser.add_argument("--repeats", type=int, default=3, help="--across-stimuli: runs per timing (median)")
     args = parser.parse_args()
+    if args.across_stimuli:
+        keys = args.methods.split(",") if args.methods else list(ACROSS_DEFAULT)
+        unknown = [k for k in keys if k not in METHODS]
+        if unknown:
+            parser.error(f"unknown method(s) {', '.join(unknown)}; valid: {', '.join(sorted(METHODS))}")
+        return across_main(args, keys)
     keys = args.methods.split(",") if args.methods else [*sorted(METHODS), "insdel"]
     unknown = [k for k in keys if k not in METHODS and k != "insdel"]
     if unknown:

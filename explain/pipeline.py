@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .methods import method_get
+from .methods import Method, MethodOutput, method_get
+from .methods.base import batch_size_for
 from .zoo import ZooModel
 
 
@@ -109,11 +110,80 @@ def explain_image(
     predicted = int(probabilities.argmax())
     target = predicted if target is None else target_check(target, model)
     output = method.attribute(model.net, x, torch.tensor([target], device=model.device), resolved)
-    height, width = image.height, image.width
-    raw = map_resize(output.raw, height, width)[0].numpy().astype(np.float32)
-    comparison = map_resize(output.comparison, height, width)[0].clamp(min=0).numpy().astype(np.float32)
+    raw, comparison = _maps_at(output, 0, image)
     if model.device.type == "cuda":
         torch.cuda.synchronize()
+    return _explanation(model, method, resolved, raw, comparison, target, probabilities, time.perf_counter() - started, output.meta)
+
+
+def explain_images(
+    model: ZooModel,
+    images: Sequence[Image.Image],
+    method_key: str,
+    *,
+    targets: Sequence[int | None] | None = None,
+    params: dict[str, Any] | None = None,
+    seed: int = 0,
+) -> list[Explanation]:
+    """`explain_image` for each image (same model, method and parameters), in one go.
+
+    targets: one per image; None (or a None entry) is that image's own top prediction. Every target is
+    checked before any work (InvalidTarget). Each explanation has its own target, predicted class,
+    probabilities and maps at its image's resolution, equal to `explain_image`'s up to float rounding.
+
+    Methods that are one pass over independent rows (`Method.batches_across_inputs`: gradient, guided
+    backprop, Grad-CAM, Guided Grad-CAM, FEM) run the images `batch_size_for(device)` at a time
+    through one clean forward and one attribution pass; `seconds` is each image's share of its
+    batch. The others (whose own passes already fill the batch) run image by image."""
+    method = method_get(method_key)
+    resolved = method.params_resolve(params)
+    targets = [None] * len(images) if targets is None else list(targets)
+    if len(targets) != len(images):
+        raise ValueError(f"{len(images)} images but {len(targets)} targets")
+    targets = [None if target is None else target_check(target, model) for target in targets]
+    if not method.batches_across_inputs:
+        return [
+            explain_image(model, image, method_key, target=target, params=params, seed=seed)
+            for image, target in zip(images, targets)
+        ]
+    size = batch_size_for(model.device)
+    explanations: list[Explanation] = []
+    for start in range(0, len(images), size):
+        rows = slice(start, start + size)
+        explanations += _explain_batch(model, method, resolved, images[rows], targets[rows], seed)
+    return explanations
+
+
+def _explain_batch(model: ZooModel, method: Method, resolved: dict, images, targets, seed: int) -> list[Explanation]:
+    """One clean forward and one `method.attribute` over len(images) rows (targets already checked)."""
+    started = time.perf_counter()
+    torch.manual_seed(seed)
+    x = torch.cat([image_to_input(image, model) for image in images])
+    with torch.no_grad():
+        probabilities = model.net(x).softmax(dim=1)
+    predicted = probabilities.argmax(dim=1).tolist()
+    targets = [top if target is None else target for top, target in zip(predicted, targets)]
+    output = method.attribute(model.net, x, torch.tensor(targets, device=model.device), resolved)
+    maps = [_maps_at(output, row, image) for row, image in enumerate(images)]
+    if model.device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = (time.perf_counter() - started) / len(images)
+    return [
+        _explanation(model, method, resolved, raw, comparison, target, probabilities[row], seconds, output.meta)
+        for row, ((raw, comparison), target) in enumerate(zip(maps, targets))
+    ]
+
+
+def _maps_at(output: MethodOutput, row: int, image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    """Row `row` of the method's raw and comparison maps at the image's resolution, float32."""
+    height, width = image.height, image.width
+    raw = map_resize(output.raw[row : row + 1], height, width)[0].numpy().astype(np.float32)
+    comparison = map_resize(output.comparison[row : row + 1], height, width)[0].clamp(min=0).numpy().astype(np.float32)
+    return raw, comparison
+
+
+def _explanation(model, method, resolved, raw, comparison, target, probabilities, seconds, meta) -> Explanation:
+    predicted = int(probabilities.argmax())
     return Explanation(
         raw=raw,
         comparison=comparison,
@@ -127,6 +197,6 @@ def explain_image(
         model=model.key,
         weights_hash=model.weights_hash,
         device=str(model.device),
-        seconds=time.perf_counter() - started,
-        meta=dict(output.meta),
+        seconds=seconds,
+        meta=dict(meta),
     )

@@ -21,7 +21,7 @@ from studyserver.queueing import enqueue_on_commit
 from .methods import InvalidParams, UnknownMethod, method_get
 from .methods.base import batch_size_for, batch_size_limited
 from .models import ExplanationJob, ModelMap
-from .pipeline import InvalidTarget, explain_image
+from .pipeline import InvalidTarget, explain_image, explain_images, target_check
 from .zoo import ModelUnavailable, UnknownModel, model_load, model_weights_hash
 
 log = logging.getLogger(__name__)
@@ -64,11 +64,13 @@ def explain_config_resolve(config: list[dict]) -> list[tuple[str, str, str, dict
 @transaction.atomic
 def explanation_jobs_create(*, study: Study) -> list[ExplanationJob]:
     """One job per (stimulus image, model + weights, method, params, target); existing jobs are
-    reused, so launching twice creates and queues nothing new. New jobs are queued on commit."""
-    from .tasks import explanation_job_execute
-
+    reused, so launching twice creates and queues nothing new. New jobs are queued on commit, those of
+    one (model, weights, method, params) in tasks of `settings.EXPLAIN_STIMULI_PER_TASK` jobs (their
+    stimuli explained in one batch where the method allows; a task of one job is
+    `explanation_job_execute`)."""
     jobs = []
     for model_key, weights, method_key, params in explain_config_resolve(study.explain_config):
+        new = []
         for stimulus in study.stimuli.filter(role=StimulusRole.MAIN):
             job, created = ExplanationJob.objects.get_or_create(
                 image_sha256=stimulus.sha256,
@@ -80,10 +82,24 @@ def explanation_jobs_create(*, study: Study) -> list[ExplanationJob]:
                 defaults={"stimulus": stimulus, "params": params},
             )
             if created:
-                enqueue_on_commit(explanation_job_execute, job.pk)
+                new.append(job.pk)
             job.created_now = created
             jobs.append(job)
+        explanation_jobs_enqueue(new)
     return jobs
+
+
+def explanation_jobs_enqueue(job_ids: list[int]) -> None:
+    """Queue jobs of one (model, weights, method, params) on commit, `EXPLAIN_STIMULI_PER_TASK` per task."""
+    from .tasks import explanation_job_execute, explanation_jobs_execute
+
+    size = max(1, settings.EXPLAIN_STIMULI_PER_TASK)
+    for start in range(0, len(job_ids), size):
+        chunk = job_ids[start : start + size]
+        if len(chunk) == 1:
+            enqueue_on_commit(explanation_job_execute, chunk[0])
+        else:
+            enqueue_on_commit(explanation_jobs_execute, chunk)
 
 
 def _job_claim(job_id: int) -> ExplanationJob | None:
@@ -143,20 +159,98 @@ def explanation_job_run(*, job_id: int, final_attempt: bool = True) -> Explanati
     return _job_store(job, explanation)
 
 
+def explanation_jobs_run(*, job_ids: list[int], final_attempt: bool = True) -> list[ExplanationJob]:
+    """Run several jobs on this worker, the stimuli of jobs sharing (model, method, params) explained
+    in one batch (`pipeline.explain_images`), each stored as `explanation_job_run` stores it.
+
+    Each job is claimed as in `explanation_job_run` (done ones and ones running on a live worker are
+    skipped). A job whose own input cannot work (its target outside the model's classes) is marked
+    FAILED alone; an error a retry cannot fix for the whole group (bad parameters, unknown model)
+    marks the group's jobs FAILED. Any other error puts every claimed job not yet stored back to
+    PENDING (FAILED on the final attempt) and is re-raised for the task to retry. Returns the jobs
+    claimed."""
+    claimed = [job for job in map(_job_claim, job_ids) if job is not None]
+    groups: dict[tuple, list[ExplanationJob]] = {}
+    for job in claimed:
+        groups.setdefault((job.model_key, job.method_key, job.params_hash), []).append(job)
+    unfinished = {job.pk: job for job in claimed}
+    try:
+        for jobs in groups.values():
+            for job, explanation in _group_explain(jobs, unfinished):
+                _job_store(job, explanation)
+                unfinished.pop(job.pk)
+    except SoftTimeLimitExceeded:
+        limit = settings.CELERY_TASK_SOFT_TIME_LIMIT
+        for job in unfinished.values():
+            _job_fail(job, f"SoftTimeLimitExceeded: the jobs ran longer than {limit} s", final=True)
+    except Exception as exc:
+        for job in unfinished.values():
+            _job_fail(job, f"{exc.__class__.__name__}: {exc}", final=final_attempt)
+        raise
+    return claimed
+
+
+def _group_explain(jobs: list[ExplanationJob], unfinished: dict[int, ExplanationJob]):
+    """[(job, Explanation)] for jobs of one (model, method, params); jobs that fail for good are
+    marked FAILED and left out (and dropped from `unfinished`)."""
+
+    def fail(job, exc):
+        _job_fail(job, f"{exc.__class__.__name__}: {exc}", final=True)
+        unfinished.pop(job.pk)
+
+    head = jobs[0]
+    try:
+        model = model_load(head.model_key)
+    except PERMANENT_ERRORS as exc:
+        for job in jobs:
+            fail(job, exc)
+        return []
+    runnable = []
+    for job in jobs:
+        try:
+            runnable.append((job, None if job.target < 0 else target_check(job.target, model)))
+        except InvalidTarget as exc:
+            fail(job, exc)
+    if not runnable:
+        return []
+    images = [stimulus_rgb(job.stimulus) for job, _ in runnable]
+    targets = [target for _, target in runnable]
+    try:
+        explanations = _shrinking_batches(
+            model,
+            lambda: explain_images(model, images, head.method_key, targets=targets, params=head.params, seed=0),
+            f"jobs {[job.pk for job, _ in runnable]}",
+        )
+    except PERMANENT_ERRORS as exc:
+        for job, _ in runnable:
+            fail(job, exc)
+        return []
+    return [(job, explanation) for (job, _), explanation in zip(runnable, explanations)]
+
+
 def _explain_shrinking_batches(model, image, job: ExplanationJob):
     """explain_image; on a CUDA out-of-memory error, again with half the rows per pass, down to 1."""
+    target = None if job.target < 0 else job.target
+    return _shrinking_batches(
+        model,
+        lambda: explain_image(model, image, job.method_key, target=target, params=job.params, seed=0),
+        f"job {job.pk}",
+    )
+
+
+def _shrinking_batches(model, run, what: str):
+    """run() within batch_size_limited; on a CUDA out-of-memory error again with half the rows per
+    pass (and so half the stimuli per batch), down to 1."""
     limit = batch_size_for(model.device)
     while True:
         try:
             with batch_size_limited(limit):
-                return explain_image(
-                    model, image, job.method_key, target=None if job.target < 0 else job.target, params=job.params, seed=0
-                )
+                return run()
         except torch.OutOfMemoryError:
             if limit == 1:
                 raise
             limit = max(1, limit // 2)
-            log.warning("job %s: out of memory, retrying with %s rows per pass", job.pk, limit)
+            log.warning("%s: out of memory, retrying with %s rows per pass", what, limit)
             if model.device.type == "cuda":
                 torch.cuda.empty_cache()
 

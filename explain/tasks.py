@@ -29,6 +29,27 @@ def explanation_job_execute(self, job_id: int) -> None:
 
 
 @shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=3,
+    soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.CELERY_TASK_TIME_LIMIT,
+)
+def explanation_jobs_execute(self, job_ids: list[int]) -> None:
+    """Run several ExplanationJobs, the stimuli of each (model, method, params) explained in one
+    batch (`services.explanation_jobs_run`). A job that cannot succeed is recorded as failed alone;
+    any other error puts the jobs not yet stored back to pending and the task is retried as
+    `explanation_job_execute` is (done jobs are skipped on the retry)."""
+    try:
+        services.explanation_jobs_run(job_ids=list(job_ids), final_attempt=self.request.retries >= self.max_retries)
+    except Exception as exc:
+        if self.request.retries >= self.max_retries:
+            raise
+        raise self.retry(exc=exc, countdown=RETRY_BASE_SECONDS * 2**self.request.retries) from exc
+
+
+@shared_task(
     acks_late=True,
     reject_on_worker_lost=True,
     soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,

@@ -38,6 +38,11 @@ class Method:
     # name -> default; the type of the default is the parameter's type (None means "any").
     defaults: ClassVar[dict[str, Any]]
     docs: ClassVar[dict[str, str]] = {}
+    # True when `attribute` is one pass over the batch whose rows do not interact (each row's map
+    # depends on that row and its target only, and `meta` holds nothing per row): then several
+    # stimuli can share one batch (`pipeline.explain_images`). False for methods whose own passes
+    # already fill the batch.
+    batches_across_inputs: ClassVar[bool] = False
 
     def params_resolve(self, params: dict[str, Any] | None) -> dict[str, Any]:
         """Defaults filled in, unknown names refused, values coerced to the default's type."""

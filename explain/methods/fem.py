@@ -36,6 +36,7 @@ class FEM(Method):
     key = "fem"
     version = "1"
     signed = False
+    batches_across_inputs = True
     defaults = {"layer": "features", "k": 2.0}
     docs = {
         "layer": "dotted name of the last conv block whose activations are thresholded",

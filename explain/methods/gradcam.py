@@ -18,6 +18,7 @@ class GradCAM(Method):
     key = "gradcam"
     version = "1"
     signed = True
+    batches_across_inputs = True
     defaults = {"layer": "features"}
     docs = {"layer": "dotted name of the layer whose activations and gradients are used"}
 

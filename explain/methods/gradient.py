@@ -15,6 +15,7 @@ class Gradient(Method):
     key = "gradient"
     version = "1"
     signed = True
+    batches_across_inputs = True
     defaults: dict = {}
     docs: dict = {}
 

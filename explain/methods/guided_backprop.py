@@ -85,6 +85,7 @@ class GuidedBackprop(Method):
     key = "guided_backprop"
     version = "1"
     signed = True
+    batches_across_inputs = True
     defaults: dict = {}
     docs: dict = {}
 

@@ -23,6 +23,7 @@ class GuidedGradCAM(Method):
     key = "guided_gradcam"
     version = "1"
     signed = True
+    batches_across_inputs = True
     defaults = {"layer": "features", "upsample": "bilinear"}
     docs = {
         "layer": "dotted name of the Grad-CAM layer (default: the last conv map)",

@@ -244,6 +244,10 @@ EXPLAIN_RUNNING_STALE_S = env_int("EXPLAIN_RUNNING_STALE_S", CELERY_TASK_TIME_LI
 # Insertion/deletion AUC of every stored model map, on the explain queue after the map (about 450
 # forward passes, ~3.5 s per map on 2 CPU cores). EXPLAIN_FAITHFULNESS=0 turns it off.
 EXPLAIN_FAITHFULNESS = env_bool("EXPLAIN_FAITHFULNESS", True)
+# Launching queues new explanation jobs of one (model, weights, method, params) this many per task; a
+# task explains its stimuli in one batch where the method is a single pass (gradient, guided
+# backprop, Grad-CAM, Guided Grad-CAM, FEM). 1 = one task per job.
+EXPLAIN_STIMULI_PER_TASK = env_int("EXPLAIN_STIMULI_PER_TASK", 8)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The safety net (run by the beat embedded in the `default` worker, `-B`): work whose message was
 # lost (a broker restart, a publish that failed after commit) is found in the database and queued.
