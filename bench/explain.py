@@ -50,7 +50,8 @@ from explain.methods.batching import fast_layout  # noqa: E402
 from explain.pipeline import image_to_input  # noqa: E402
 from explain.zoo import model_load  # noqa: E402
 
-PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "motorcycle_left")
+# RGB photos that ship inside scikit-image (no download).
+PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "immunohistochemistry", "hubble_deep_field", "retina", "cat")
 QUICK = {
     "rise": {"n_masks": 64},
     "lime": {"samples": 64},
@@ -254,7 +255,7 @@ def across_stimuli(model, keys, count, repeats) -> dict:
     """{method: {one_by_one, batched (seconds per image), speedup}} over `count` photos."""
     from explain.pipeline import explain_image, explain_images
 
-    distinct = photos(4)  # PHOTOS[4] is not in this scikit-image's data
+    distinct = photos(min(count, len(PHOTOS)))
     images = [distinct[i % len(distinct)] for i in range(count)]
     records = {}
     for key in keys:
@@ -303,7 +304,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small N for ours and the references")
     parser.add_argument("--methods", help="comma-separated keys (default: every registered method + insdel)")
-    parser.add_argument("--images", type=int, default=3, help="images for our methods (max 5)")
+    parser.add_argument("--images", type=int, default=3, help=f"images for our methods (max {len(PHOTOS)})")
     parser.add_argument("--ref-images", type=int, default=1, help="images for the slow references")
     parser.add_argument("--no-reference", action="store_true")
     parser.add_argument("--json", help="write the results here")
