@@ -121,9 +121,11 @@ def celery_worker_process(transactional_db, settings, request):
     process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     process.log_path = log_path
     yield process
+    # The test is over: a warm shutdown would first finish whatever the worker runs (an insertion/
+    # deletion map takes 20 s or more here); the next test purges the broker anyway.
     process.terminate()
     try:
-        process.wait(20)
+        process.wait(3)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()

@@ -27,7 +27,7 @@ from .attention import catch_score, catch_threshold, participant_attention_check
 
 __all__ = [
     "TRIAL_LEASE", "participant_start", "participant_calibrate", "practice_submit", "trial_next_assign",
-    "response_submit", "participant_finish", "participant_exclude",
+    "response_submit", "participant_finish", "participant_exclude", "response_payload_check",
 ]
 
 
@@ -135,9 +135,10 @@ def participant_calibrate(
     return participant
 
 
-def _clean(participant: Participant, task_kind: str, payload: Any, width: int, height: int) -> tuple[dict, np.ndarray | None]:
+def response_payload_check(participant: Participant, task_kind: str, payload: Any, width: int, height: int) -> tuple[dict, np.ndarray | None]:
     """The validated payload (and the paint mask, for paint), with the study's rules for this kind;
-    InvalidInput (400) or PayloadTooLarge (413) naming the field."""
+    InvalidInput (400) or PayloadTooLarge (413) naming the field. Stores nothing: the submit, the
+    practice trial and the researcher's preview all check answers with it."""
     rules = selectors.trial_geometry_get(participant=participant, width=width, height=height)["params"]
     try:
         cleaned = payload_clean(task_kind, payload, width=width, height=height, rules=rules)
@@ -176,7 +177,7 @@ def practice_submit(*, participant: Participant, payload: Any) -> Participant:
         raise Gone("this participant has already finished the study")
     _study_open_check(participant.study)
     practice = selectors.practice_get(participant=participant)
-    _clean(participant, participant.task_kind, payload, practice.width, practice.height)
+    response_payload_check(participant, participant.task_kind, payload, practice.width, practice.height)
     if participant.practice_done_at is None:
         participant.practice_done_at = timezone.now()
         participant.save(update_fields=["practice_done_at"])
@@ -216,7 +217,7 @@ def response_submit(
     if duration_ms is not None and not (0 <= duration_ms <= 24 * 3600 * 1000):
         raise InvalidInput("duration_ms must be between 0 and 86400000", fields={"duration_ms": ["out of range"]})
     stimulus = trial.stimulus
-    cleaned, painted = _clean(participant, trial.task_kind, payload, stimulus.width, stimulus.height)
+    cleaned, painted = response_payload_check(participant, trial.task_kind, payload, stimulus.width, stimulus.height)
     response = Response(trial=trial, client_uuid=client_uuid, payload=cleaned, duration_ms=duration_ms)
     response.full_clean(exclude=["trial", "client_uuid"])
     try:  # no savepoint: on a clash the whole submit rolls back, which is what a Conflict means here

@@ -15,7 +15,7 @@ from studyserver.errors import InvalidInput
 from ..models import Participant, Stimulus, StimulusRole, Study
 from ..selectors import catch_planned
 from ..task_params import CARD_WIDTH_CM
-from .participation import _clean
+from .participation import response_payload_check
 
 _random = random.SystemRandom()
 
@@ -54,7 +54,7 @@ def preview_calibration(*, card_width_px: float) -> dict:
 def preview_answer_check(*, participant: Participant, width: int, height: int, payload) -> dict:
     """The answer checked with the real trial's rules (InvalidInput or PayloadTooLarge naming the
     problem); the cleaned payload is returned and thrown away by the caller."""
-    cleaned, _ = _clean(participant, participant.task_kind, payload, width, height)
+    cleaned, _ = response_payload_check(participant, participant.task_kind, payload, width, height)
     return cleaned
 
 
