@@ -42,13 +42,6 @@ def participant_progress(*, participant: Participant) -> dict:
     return {"done": done, "total": max(total, done)}
 
 
-def participant_trial_get(*, participant: Participant, trial_id: int) -> Trial:
-    trial = participant.trials.select_related("stimulus").filter(pk=trial_id).first()
-    if trial is None:
-        raise NotFound(f"trial {trial_id} is not one of this participant's trials")
-    return trial
-
-
 def trial_rendition_name(*, token: str, trial_id: int) -> str:
     """The stored file name of one of the participant's own trial pictures, in one query (the image
     endpoint is the most called one: a picture per trial)."""

@@ -44,12 +44,12 @@ def participant_start(
     participant back (resume, or their completion page), never a second one. The task kind is the
     study's kind with the fewest non-excluded participants among those with free slots; a study with
     no free slot for any kind takes no one (Gone). Returns (participant, created)."""
-    study = Study.objects.get(pk=study.pk)
-    if len(study.task_kinds) > 1:
-        # Serialises the balanced kind pick. A study of one kind has nothing to balance: the unique
-        # (study, external id) constraint alone keeps one participant per person, and the slots are
-        # taken under each stimulus' lock, so consents need not queue behind one another.
-        study = Study.objects.select_for_update().get(pk=study.pk)
+    # Several kinds: the study's row lock serialises the balanced kind pick. One kind has nothing to
+    # balance: the unique (study, external id) constraint alone keeps one participant per person and
+    # slots are taken under each stimulus' lock, so consents need not queue behind one another.
+    # (Task kinds are frozen once a study is live, so the caller's copy can decide.)
+    rows = Study.objects.select_for_update() if len(study.task_kinds) > 1 else Study.objects
+    study = rows.get(pk=study.pk)
     external_id = (external_id or "").strip()[:128] or None
     if external_id:
         existing = Participant.objects.filter(study=study, external_id=external_id).first()
