@@ -7,12 +7,18 @@ For EVERY method registered in `explain.methods.METHODS` at run time (and insert
 `insdel`), on EfficientNet-Lite0 at 224 x 224 (photos from scikit-image, resized whole), on this CPU
 and on CUDA when present:
 
-- seconds per image of `method.attribute` (median over the images);
+- seconds per image of `method.attribute`, one image per call (median over the images; a single-pass
+  method gets one untimed call first, since its first backward builds kernels);
+- for the single-pass methods (`batches_across_inputs`: gradient, guided backprop, Grad-CAM, guided
+  Grad-CAM, FEM) a second row, "(N per call)": all N images in one call, each with its own target, as a
+  worker runs a study's jobs (`explain_images`); median of 5 calls, per image;
 - passes: forward-only and forward+backward rows the method actually ran per image (counted by a hook
   on the network);
-- floor = F rows x best forward time per image + FB rows x best forward+backward time per image, the
-  best over batch sizes 1..16 and both memory layouts (measured first, in the same run); x floor is
-  seconds / floor (target <= 1.2);
+- floor = F rows x forward time per image + FB rows x forward+backward time per image. The best batch
+  size and layout come from a sweep over batch sizes 1..16 and both memory layouts (first, in the same
+  run); the pass times that price each row are re-measured at that batch size right before and right
+  after the row (best of 5 each side), so a shared machine whose speed drifts between the sweep and
+  the row does not bias x floor. x floor is seconds / floor (target <= 1.2);
 - the reference library called as its documentation shows, on the same image(s), same N: captum for
   the gradient family and occlusion, PAIR `saliency` XRAI, the literal eclique/RISE port, `lime`,
   the FEM authors' numpy code, the literal RISE CausalMetric; x ref = ours / reference (target <= 1,
@@ -115,11 +121,15 @@ def pass_times(net, device, quick=False) -> dict:
 
 
 def run_ours(key, model, inputs, targets, params, quick):
-    """(median seconds per image, F rows per image, FB rows per image)."""
+    """(median seconds per image, F rows per image, FB rows per image), one image per call."""
     net, seconds = model.net, []
     with torch.no_grad():  # warm both layouts' batch-1 kernels outside the timing
         net(inputs[0])
         net(fast_layout(inputs[0]))
+    if key != "insdel" and METHODS[key].batches_across_inputs:
+        # one untimed call: a single-pass method's first backward builds its kernels (it was 2x the
+        # steady time); the many-pass methods repeat each batch shape hundreds of times anyway
+        METHODS[key].attribute(net, inputs[0], torch.tensor([targets[0]], device=model.device), METHODS[key].params_resolve(params))
     counter = PassCounter(net)
     try:
         for x, target in zip(inputs, targets):
@@ -136,6 +146,51 @@ def run_ours(key, model, inputs, targets, params, quick):
     finally:
         counter.close()
     return statistics.median(seconds), counter.forward / len(inputs), counter.backward / len(inputs)
+
+
+def run_ours_batched(key, model, inputs, targets, repeats=5):
+    """A single-pass method as a worker runs a study's jobs (`explain_images`): every image in one
+    call, each with its own target. (median seconds per image, F rows per image, FB rows per image)."""
+    method, net = METHODS[key], model.net
+    x, target = torch.cat(inputs), torch.tensor(targets, device=model.device)
+    params = method.params_resolve({})
+    method.attribute(net, x, target, params)  # warm-up: this batch size's kernels
+    counter, seconds = PassCounter(net), []
+    try:
+        for _ in range(repeats):
+            sync(model.device)
+            started = time.perf_counter()
+            method.attribute(net, x, target, params)
+            sync(model.device)
+            seconds.append((time.perf_counter() - started) / len(inputs))
+    finally:
+        counter.close()
+    rows = repeats * len(inputs)
+    return statistics.median(seconds), counter.forward / rows, counter.backward / rows
+
+
+def pass_times_near(net, device, best, repeats=5) -> dict:
+    """Per-image forward and forward+backward seconds at the sweep's best batch size, channels-last,
+    measured now: each method's floor is priced with passes timed right before and after it, so a
+    machine whose speed drifts (shared cores) does not bias the ratio either way."""
+    out = {}
+    for kind in ("forward", "backward"):
+        batch = best[f"{kind}_batch"]
+        x = fast_layout(torch.randn(batch, 3, 224, 224, device=device))
+        times = []
+        for _ in range(repeats):
+            sync(device)
+            started = time.perf_counter()
+            if kind == "forward":
+                with torch.no_grad():
+                    net(x)
+            else:
+                leaf = x.detach().requires_grad_(True)
+                torch.autograd.grad(net(leaf)[:, 0].sum(), leaf)
+            sync(device)
+            times.append((time.perf_counter() - started) / batch)
+        out[kind] = min(times)
+    return out
 
 
 # --- references, each called as its documentation shows -----------------------------------------
@@ -229,6 +284,28 @@ def literal_insdel(net, x, step):
     saliency = torch.rand(224, 224, generator=torch.Generator().manual_seed(0)).numpy()
     CausalMetric(model, "ins", step, blur_substrate(11, 5), 224 * 224).single_run(x.clone(), saliency)
     CausalMetric(model, "del", step, torch.zeros_like, 224 * 224).single_run(x.clone(), saliency)
+
+
+def reference_seconds(key, net, inputs, targets, params, args, together=False) -> float:
+    """Median seconds per image of the reference: one image per call (slow references on
+    `--ref-images` images), or, `together`, every image in one call with its own target (as Captum's
+    documentation allows); a fast reference gets one untimed call first, as ours does."""
+    if together:
+        calls = [(torch.cat(inputs), torch.tensor(targets), len(inputs))]
+    else:
+        count = args.ref_images if key in SLOW_REFERENCES else len(inputs)
+        calls = [(x, target, 1) for x, target in list(zip(inputs, targets))[:count]]
+    if reference_call(key, net, calls[0][0], calls[0][1], params, args.quick) is None:
+        return math.nan
+    if key not in SLOW_REFERENCES:
+        reference_call(key, net, calls[0][0], calls[0][1], params, args.quick)()
+    times = []
+    for x, target, images in calls:
+        call = reference_call(key, net, x, target, params, args.quick)
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) / images)
+    return statistics.median(times)
 
 
 SLOW_REFERENCES = {"xrai", "rise", "lime", "occlusion", "insdel", "smoothgrad", "integrated_gradients"}
@@ -346,26 +423,27 @@ def main() -> None:
         rows, records = [], {}
         for key in keys:
             params = QUICK.get(key, {}) if args.quick else {}
-            seconds, f_rows, fb_rows = run_ours(key, model, inputs, targets, params, args.quick)
-            floor_s = f_rows * floor["forward"] + fb_rows * floor["backward"]
-            ref_s = math.nan
-            if device.type == "cpu" and not args.no_reference:
-                count = args.ref_images if key in SLOW_REFERENCES else len(inputs)
-                times = []
-                for x, target in list(zip(inputs, targets))[:count]:
-                    call = reference_call(key, model.net, x, target, params, args.quick)
-                    if call is None:
-                        break
-                    started = time.perf_counter()
-                    call()
-                    times.append(time.perf_counter() - started)
-                ref_s = statistics.median(times) if times else math.nan
-            record = {"seconds": seconds, "forward_rows": f_rows, "backward_rows": fb_rows, "floor": floor_s,
-                      "x_floor": seconds / floor_s if floor_s else math.nan, "reference_seconds": ref_s,
-                      "x_reference": seconds / ref_s if ref_s == ref_s else math.nan, "params": params}
-            records[key] = record
-            rows.append([key, seconds, f"{f_rows:g}", f"{fb_rows:g}", floor_s, record["x_floor"], ref_s, record["x_reference"]])
-            print(f"  {key}: {seconds:.3f} s/image", file=sys.stderr, flush=True)
+            batched = key != "insdel" and METHODS[key].batches_across_inputs and len(inputs) > 1
+            for suffix in ("", f" ({len(inputs)} per call)") if batched else ("",):
+                before = pass_times_near(model.net, device, floor)
+                if suffix:
+                    seconds, f_rows, fb_rows = run_ours_batched(key, model, inputs, targets)
+                else:
+                    seconds, f_rows, fb_rows = run_ours(key, model, inputs, targets, params, args.quick)
+                after = pass_times_near(model.net, device, floor)
+                near = {kind: min(before[kind], after[kind]) for kind in before}
+                floor_s = f_rows * near["forward"] + fb_rows * near["backward"]
+                ref_s = math.nan
+                if device.type == "cpu" and not args.no_reference:
+                    ref_s = reference_seconds(key, model.net, inputs, targets, params, args, together=bool(suffix))
+                record = {"seconds": seconds, "forward_rows": f_rows, "backward_rows": fb_rows, "floor": floor_s,
+                          "floor_passes": near, "x_floor": seconds / floor_s if floor_s else math.nan,
+                          "reference_seconds": ref_s, "x_reference": seconds / ref_s if ref_s == ref_s else math.nan,
+                          "params": params}
+                records[key + suffix] = record
+                rows.append([key + suffix, seconds, f"{f_rows:g}", f"{fb_rows:g}", floor_s, record["x_floor"], ref_s,
+                             record["x_reference"]])
+                print(f"  {key}{suffix}: {seconds:.3f} s/image", file=sys.stderr, flush=True)
         table(
             f"methods on {device}, EfficientNet-Lite0 224 x 224{' (--quick)' if args.quick else ''}",
             ["method", "s/image", "F rows", "FB rows", "floor s", "x floor", "reference s", "x ref"],
