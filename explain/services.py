@@ -1,6 +1,7 @@
 """Writes for explanation jobs: creating them for a study, and running one on a worker."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -19,7 +20,7 @@ from studyserver.errors import InvalidInput
 from studyserver.queueing import enqueue_on_commit
 
 from .methods import InvalidParams, UnknownMethod, method_get
-from .methods.base import batch_size_for, batch_size_limited
+from .methods.batching import batch_size_for, batch_size_limited
 from .models import ExplanationJob, ModelMap
 from .pipeline import InvalidTarget, explain_image, explain_images, target_check
 from .zoo import ModelUnavailable, UnknownModel, model_load, model_weights_hash
@@ -239,17 +240,20 @@ def _explain_shrinking_batches(model, image, job: ExplanationJob):
 
 
 def _shrinking_batches(model, run, what: str):
-    """run() within batch_size_limited; on a CUDA out-of-memory error again with half the rows per
-    pass (and so half the stimuli per batch), down to 1."""
-    limit = batch_size_for(model.device)
+    """run(); on an out-of-memory error again within batch_size_limited, with half the device's
+    default rows per pass (and so half the stimuli per batch), then half of that, down to 1. The first
+    try has no cap, so a batch_size a researcher asked for holds until memory says otherwise."""
+    limit = None
     while True:
         try:
-            with batch_size_limited(limit):
+            with contextlib.ExitStack() as stack:
+                if limit is not None:
+                    stack.enter_context(batch_size_limited(limit))
                 return run()
         except torch.OutOfMemoryError:
             if limit == 1:
                 raise
-            limit = max(1, limit // 2)
+            limit = max(1, (limit or batch_size_for(model.device, backward=True)) // 2)
             log.warning("%s: out of memory, retrying with %s rows per pass", what, limit)
             if model.device.type == "cuda":
                 torch.cuda.empty_cache()

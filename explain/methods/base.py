@@ -13,6 +13,8 @@ from typing import Any, ClassVar, Iterator
 import torch
 from torch import nn
 
+from .batching import fast_layout
+
 
 class InvalidParams(ValueError):
     """A parameter is unknown or has a bad value; the message lists the valid ones."""
@@ -130,34 +132,10 @@ def target_scores(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 # --- shared helpers of the gradient family (additive) ------------------------------------------
 
-# Rows per forward/backward pass. REFERENCE.md section 1: on this machine's CPU batches above 16 are
-# slower per image; a GPU takes more. `batch_size_limited` lowers it (the worker retries a CUDA
-# out-of-memory error with half the batch).
-BATCH_CPU = 16
-BATCH_CUDA = 64
-_batch_cap: list[int] = []
-
-
-def batch_size_for(device: torch.device | str) -> int:
-    """Rows per pass for the method's own passes (IG steps, SmoothGrad samples) on `device`."""
-    size = BATCH_CUDA if torch.device(device).type == "cuda" else BATCH_CPU
-    return min([size, *_batch_cap])
-
-
-@contextlib.contextmanager
-def batch_size_limited(limit: int) -> Iterator[None]:
-    """Within the block no method passes more than `limit` rows per forward pass."""
-    _batch_cap.append(max(1, int(limit)))
-    try:
-        yield
-    finally:
-        _batch_cap.pop()
-
-
 def input_gradients(net: nn.Module, x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(d logit_target / d x, logits) for a batch; x is not modified. Shapes B x C x H x W, B x K."""
     with torch.enable_grad():
-        leaf = x.detach().requires_grad_(True)
+        leaf = fast_layout(x.detach()).requires_grad_(True)
         logits = net(leaf)
         (grads,) = torch.autograd.grad(target_scores(logits, target).sum(), leaf)
     return grads, logits.detach()

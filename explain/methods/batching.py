@@ -4,33 +4,48 @@ RISE masks, LIME samples, occlusion windows and the insertion/deletion curves al
 score on thousands of perturbed inputs and no gradients. They generate their inputs lazily, a batch
 at a time (`make_batch(start, stop)`), so memory stays at one batch whatever the number of inputs.
 
-Batch size (measured on this machine's 2 cores, EfficientNet-Lite0 at 224 x 224, channels-last):
-forward-only passes are fastest per image at batch 4 (batch 16 is as fast on an idle machine and up
-to 2-3x slower when other processes compete for the cache); forward+backward passes at batch 8
-(200 IG passes: batch 4 3.5 s, 8 3.4 s, 16 5.4 s). On CUDA 64. On CPU batches are laid out
+Batch size, one rule for every method (measured on this machine's 2 cores, EfficientNet-Lite0 at
+224 x 224, channels-last, BatchNorm folded; ms per image, best of 8 interleaved): forward 12.4 / 9.2 /
+8.6 / 9.7 / 11.7 at batch 1 / 2 / 4 / 8 / 16; forward+backward 26.5 / 21.1 / 18.2 / 26.3 / 32.8 (past
+batch 4 the activations leave the cache). So 4 on CPU for both; on CUDA 64. On CPU batches are laid out
 channels-last (`fast_layout`): oneDNN's convolutions, depthwise ones above all, ran about twice as
 fast per image that way here; the values are the same up to float rounding.
 """
 from __future__ import annotations
 
-from typing import Callable
+import contextlib
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
 
 CPU_FORWARD_BATCH = 4
-CPU_BACKWARD_BATCH = 8
+CPU_BACKWARD_BATCH = 4
 CUDA_BATCH = 64
+_batch_cap: list[int] = []
 
 
 def batch_size_for(device: torch.device | str, requested: int | None = None, *, backward: bool = False) -> int:
-    """`requested` when given (>= 1), else the device default: on CPU 4 for forward-only passes and
-    8 for forward+backward passes; 64 on CUDA."""
+    """Rows per pass: `requested` when given (>= 1), else the device default (CPU: 4 for forward-only
+    and for forward+backward passes; CUDA: 64); never more than a `batch_size_limited` cap."""
     if requested:
-        return max(1, int(requested))
-    if torch.device(device).type == "cuda":
-        return CUDA_BATCH
-    return CPU_BACKWARD_BATCH if backward else CPU_FORWARD_BATCH
+        size = max(1, int(requested))
+    elif torch.device(device).type == "cuda":
+        size = CUDA_BATCH
+    else:
+        size = CPU_BACKWARD_BATCH if backward else CPU_FORWARD_BATCH
+    return min([size, *_batch_cap])
+
+
+@contextlib.contextmanager
+def batch_size_limited(limit: int) -> Iterator[None]:
+    """Within the block no pass of any method takes more than `limit` rows (the worker retries a CUDA
+    out-of-memory error with half the batch)."""
+    _batch_cap.append(max(1, int(limit)))
+    try:
+        yield
+    finally:
+        _batch_cap.pop()
 
 
 def device_of(net: nn.Module, fallback: torch.Tensor | None = None) -> torch.device:

@@ -28,9 +28,15 @@ class GradCAM(Method):
             logits = net(x)
             activations = store["activations"]
             (grads,) = torch.autograd.grad(target_scores(logits, target).sum(), activations)
-        if activations.dim() != 4:
-            shape = tuple(activations.shape)
-            raise InvalidParams(f"layer {params['layer']!r} outputs shape {shape}; Grad-CAM needs N x C x H x W")
-        weights = grads.mean(dim=(2, 3), keepdim=True)
-        cam = (weights * activations).sum(dim=1).detach()
+        cam = grad_cam(activations.detach(), grads, params["layer"])
         return MethodOutput(raw=cam, comparison=cam.clamp(min=0), logits=logits.detach())
+
+
+def grad_cam(activations: torch.Tensor, grads: torch.Tensor, layer: str) -> torch.Tensor:
+    """B x h x w signed CAM from a layer's B x C x h x w activations and the target logit's gradient
+    w.r.t. them: sum_k mean_ij(grad_k) A_k."""
+    if activations.dim() != 4:
+        shape = tuple(activations.shape)
+        raise InvalidParams(f"layer {layer!r} outputs shape {shape}; Grad-CAM needs N x C x H x W")
+    weights = grads.mean(dim=(2, 3), keepdim=True)
+    return (weights * activations).sum(dim=1)

@@ -6,9 +6,8 @@ the gradient g only where its forward input a was in the active range and g > 0:
     nn.ReLU:  grad_in = g * [a > 0] * [g > 0]
     nn.ReLU6: grad_in = g * [0 < a < 6] * [g > 0]   (EfficientNet-Lite0; Captum patches nn.ReLU
               only and silently returns the plain gradient on such networks)
-Activations are swapped for the guided rule by forward hooks that exist only inside `guided()`
-(removed on exit, also on error); a module used twice (EfficientNet's shared `_swish`) is guided
-at each use. Functional activations (F.relu in a forward()) cannot be seen and are not guided; a
+The rule is applied by hooks that exist only inside `guided()` (removed on exit, also on error);
+a module used twice (EfficientNet's shared `_swish`) is guided at each use. Functional activations (F.relu in a forward()) cannot be seen and are not guided; a
 network with no ReLU-family module is refused rather than silently explained with the plain gradient.
 
 raw: at each pixel the channel of largest magnitude, sign kept (B x h x w, model input pixels);
@@ -25,51 +24,53 @@ from torch import nn
 
 from .base import InvalidParams, Method, MethodOutput, channel_extreme, input_gradients
 
-# module type -> (lower, upper) of the active range; upper None means unbounded
-GUIDED_RANGES: dict[type[nn.Module], tuple[float, float | None]] = {nn.ReLU: (0.0, None), nn.ReLU6: (0.0, 6.0)}
+# the activation modules guided; their own backward masks by the active range (ReLU a > 0, ReLU6 0 < a < 6)
+GUIDED_TYPES: tuple[type[nn.Module], ...] = (nn.ReLU, nn.ReLU6)
 
 
-class _GuidedClamp(torch.autograd.Function):
-    """Forward: clamp(a, lower, upper). Backward: g * [lower < a < upper] * [g > 0]."""
+class Guidance:
+    """What `guided()` yields: how many activation modules are guided, and whether the rule is applied
+    (`active`; a caller may switch it off for a backward pass that must see the plain gradient, as
+    Guided Grad-CAM does for its CAM weights, and on again, over the same forward pass)."""
 
-    @staticmethod
-    def forward(ctx, a: torch.Tensor, lower: float, upper: float | None) -> torch.Tensor:
-        ctx.save_for_backward(a)
-        ctx.bounds = (lower, upper)
-        return a.clamp(min=lower, max=upper)
-
-    @staticmethod
-    def backward(ctx, g: torch.Tensor):
-        (a,) = ctx.saved_tensors
-        lower, upper = ctx.bounds
-        active = a > lower
-        if upper is not None:
-            active &= a < upper
-        return g.clamp(min=0) * active, None, None
+    def __init__(self, modules: int):
+        self.modules = modules
+        self.active = True
 
 
-def guided_modules(net: nn.Module) -> list[tuple[nn.Module, tuple[float, float | None]]]:
-    return [(m, GUIDED_RANGES[type(m)]) for m in net.modules() if type(m) in GUIDED_RANGES]
+def guided_modules(net: nn.Module) -> list[nn.Module]:
+    return [m for m in net.modules() if type(m) in GUIDED_TYPES]
 
 
 @contextlib.contextmanager
-def guided(net: nn.Module) -> Iterator[int]:
-    """Inside the block every nn.ReLU / nn.ReLU6 of `net` back-propagates by the guided rule.
-    Yields the number of modules guided. Every hook is removed on exit."""
+def guided(net: nn.Module) -> Iterator[Guidance]:
+    """Inside the block every nn.ReLU / nn.ReLU6 of `net` back-propagates by the guided rule (for a
+    forward pass run inside the block). Every module hook is removed on exit.
+
+    How: a forward hook puts a hook on each activation's output tensor that clamps the gradient
+    arriving there at 0; the activation's own backward then masks it by its active range, giving
+    g_in = max(g, 0) * [lower < a < upper], the rule above. Nothing is recomputed in the forward pass,
+    and the tensor hook sees the total gradient of an output used more than once."""
     modules = guided_modules(net)
     if not modules:
-        kinds = ", ".join(kind.__name__ for kind in GUIDED_RANGES)
+        kinds = ", ".join(kind.__name__ for kind in GUIDED_TYPES)
         raise InvalidParams(f"guided backprop needs activation modules ({kinds}); the model has none")
+    guidance = Guidance(len(modules))
+
+    def clamp(grad: torch.Tensor) -> torch.Tensor:
+        return grad.clamp(min=0) if guidance.active else grad
+
+    def hook(_module, _inputs, output):
+        # registered now, on the node that made `output` (an in-place activation's output is its
+        # input tensor; a later in-place change of it must not move the hook)
+        if isinstance(output, torch.Tensor) and output.requires_grad:
+            output.register_hook(clamp)
+
     handles = []
     try:
-        for module, (lower, upper) in modules:
-            # An in-place activation already overwrote its input with the output; the active-range
-            # test gives the same answer on either (clamping maps the inactive range to its ends).
-            def hook(_module, inputs, _output, lower=lower, upper=upper):
-                return _GuidedClamp.apply(inputs[0], lower, upper)
-
+        for module in modules:
             handles.append(module.register_forward_hook(hook))
-        yield len(modules)
+        yield guidance
     finally:
         for handle in handles:
             handle.remove()

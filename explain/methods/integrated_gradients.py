@@ -22,7 +22,8 @@ from __future__ import annotations
 import torch
 from captum.attr import IntegratedGradients as CaptumIG
 
-from .base import InvalidParams, Method, MethodOutput, batch_size_for
+from .base import InvalidParams, Method, MethodOutput
+from .batching import batch_size_for
 
 QUADRATURES = ("gausslegendre", "riemann_left", "riemann_middle", "riemann_right", "riemann_trapezoid")
 
@@ -52,7 +53,7 @@ class IntegratedGradients(Method):
                 target=target,
                 n_steps=params["steps"],
                 method=params["quadrature"],
-                internal_batch_size=batch_size_for(x.device),
+                internal_batch_size=batch_size_for(x.device, backward=True),
                 return_convergence_delta=True,
             )
         attributions = attributions.detach()

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import InvalidParams, Method, MethodOutput, batch_size_for, input_gradients
+from .base import InvalidParams, Method, MethodOutput, input_gradients
+from .batching import batch_size_for
 
 
 class SmoothGrad(Method):
@@ -34,7 +35,7 @@ class SmoothGrad(Method):
             raise InvalidParams("smoothgrad: noise must be >= 0")
 
     def attribute(self, net, x, target, params) -> MethodOutput:
-        n, size = params["n"], batch_size_for(x.device)
+        n, size = params["n"], batch_size_for(x.device, backward=True)
         maps = []
         for i in range(x.shape[0]):
             sigma = params["noise"] * float(x[i].max() - x[i].min())

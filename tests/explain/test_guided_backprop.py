@@ -59,8 +59,8 @@ def test_guided_backprop_on_relu6_follows_the_hand_derived_rule_not_the_plain_gr
 def test_hooks_are_released_on_error_and_a_net_without_activations_is_refused():
     net = small_net()
     with pytest.raises(RuntimeError, match="boom"):
-        with guided(net) as count:
-            assert count == 2 and hooks_left(net) == 2
+        with guided(net) as guidance:
+            assert guidance.modules == 2 and hooks_left(net) == 2
             raise RuntimeError("boom")
     assert hooks_left(net) == 0
     linear = SplitNet(nn.Flatten(), nn.Linear(3 * 32 * 32, 10)).eval()

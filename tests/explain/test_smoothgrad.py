@@ -4,7 +4,7 @@ from captum.attr import NoiseTunnel, Saliency
 
 from annotations.demo import demo_photo
 from explain.methods import method_get
-from explain.methods.base import batch_size_limited
+from explain.methods.batching import batch_size_limited
 from explain.pipeline import image_to_input
 from explain.zoo import model_load
 from tests.explain.nets import LITE0_TOP, hooks_left, pcc, randomised_copy, seeded_input, small_net
