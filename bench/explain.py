@@ -10,8 +10,9 @@ and on CUDA when present:
 - seconds per image of `method.attribute`, one image per call (median over the images; a single-pass
   method gets one untimed call first, since its first backward builds kernels);
 - for the single-pass methods (`batches_across_inputs`: gradient, guided backprop, Grad-CAM, guided
-  Grad-CAM, FEM) a second row, "(N per call)": all N images in one call, each with its own target, as a
-  worker runs a study's jobs (`explain_images`); median of 5 calls, per image;
+  Grad-CAM, FEM) a second row, "(N per task)": all N images, each with its own target, in calls of the
+  pipeline's batch size (`batch_size_for(device, backward=True)`: 4 on CPU), as a worker runs a task
+  of a study's jobs (`explain_images`); median of 5 runs, per image;
 - passes: forward-only and forward+backward rows the method actually ran per image (counted by a hook
   on the network);
 - floor = F rows x forward time per image + FB rows x forward+backward time per image. The best batch
@@ -52,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 
 from explain.faithfulness import insertion_deletion  # noqa: E402
 from explain.methods import METHODS  # noqa: E402
-from explain.methods.batching import fast_layout  # noqa: E402
+from explain.methods.batching import batch_size_for, fast_layout  # noqa: E402
 from explain.pipeline import image_to_input  # noqa: E402
 from explain.zoo import model_load  # noqa: E402
 
@@ -153,14 +154,19 @@ def run_ours_batched(key, model, inputs, targets, repeats=5):
     call, each with its own target. (median seconds per image, F rows per image, FB rows per image)."""
     method, net = METHODS[key], model.net
     x, target = torch.cat(inputs), torch.tensor(targets, device=model.device)
-    params = method.params_resolve({})
-    method.attribute(net, x, target, params)  # warm-up: this batch size's kernels
+    params, size = method.params_resolve({}), batch_size_for(model.device, backward=True)
+
+    def run():  # in chunks of the pipeline's batch size, as `explain_images` runs them
+        for start in range(0, len(inputs), size):
+            method.attribute(net, x[start : start + size], target[start : start + size], params)
+
+    run()  # warm-up: this batch size's kernels
     counter, seconds = PassCounter(net), []
     try:
         for _ in range(repeats):
             sync(model.device)
             started = time.perf_counter()
-            method.attribute(net, x, target, params)
+            run()
             sync(model.device)
             seconds.append((time.perf_counter() - started) / len(inputs))
     finally:
@@ -424,7 +430,7 @@ def main() -> None:
         for key in keys:
             params = QUICK.get(key, {}) if args.quick else {}
             batched = key != "insdel" and METHODS[key].batches_across_inputs and len(inputs) > 1
-            for suffix in ("", f" ({len(inputs)} per call)") if batched else ("",):
+            for suffix in ("", f" ({len(inputs)} per task)") if batched else ("",):
                 before = pass_times_near(model.net, device, floor)
                 if suffix:
                     seconds, f_rows, fb_rows = run_ours_batched(key, model, inputs, targets)

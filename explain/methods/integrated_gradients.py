@@ -23,7 +23,7 @@ import torch
 from captum.attr import IntegratedGradients as CaptumIG
 
 from .base import InvalidParams, Method, MethodOutput
-from .batching import batch_size_for
+from .batching import batch_size_for, fast_layout
 
 QUADRATURES = ("gausslegendre", "riemann_left", "riemann_middle", "riemann_right", "riemann_trapezoid")
 
@@ -47,7 +47,9 @@ class IntegratedGradients(Method):
 
     def attribute(self, net, x, target, params) -> MethodOutput:
         with torch.enable_grad():
-            attributions, delta = CaptumIG(net).attribute(
+            # Captum concatenates the path points in the input's layout (NCHW here); convolutions run
+            # ~20% faster per image channels-last on this CPU, so the forward lays each batch out so
+            attributions, delta = CaptumIG(lambda inputs: net(fast_layout(inputs))).attribute(
                 x.detach().clone().requires_grad_(True),
                 baselines=params["baseline"],
                 target=target,

@@ -49,3 +49,20 @@ def pcc(a: torch.Tensor, b: torch.Tensor) -> float:
     import numpy as np
 
     return float(np.corrcoef(a.detach().double().ravel().numpy(), b.detach().double().ravel().numpy())[0, 1])
+
+
+def assert_close_up_to_gate_flips(a, b, *, rtol=1e-4, atol=1e-5, share=0.99, correlation=0.999):
+    """a equals b to float rounding on all but (1 - share) of the entries, and correlates above `correlation`.
+
+    A gradient through ReLU6 is piecewise constant in the input: a pre-activation within rounding of 0
+    or 6 can fall on either side under another batch size or memory layout (other kernel blocking),
+    which flips that one unit's gradient and changes the small block of input pixels under it (seen:
+    300 of 135300 pixels on EfficientNet-Lite0). `atol` is relative to max |b|."""
+    import numpy as np
+
+    a, b = (np.asarray(t.detach().cpu() if hasattr(t, "detach") else t, dtype=np.float64) for t in (a, b))
+    scale = float(np.abs(b).max())
+    assert scale > 0
+    close = np.isclose(a, b, rtol=rtol, atol=atol * scale)
+    assert close.mean() > share, (close.mean(), float(np.abs(a - b).max() / scale))
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > correlation

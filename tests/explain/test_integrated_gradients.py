@@ -4,9 +4,17 @@ from captum.attr import IntegratedGradients
 
 from annotations.demo import demo_photo
 from explain.methods import InvalidParams, method_get
+from explain.methods.batching import fast_layout
 from explain.pipeline import image_to_input
 from explain.zoo import model_load
-from tests.explain.nets import LITE0_TOP, hooks_left, pcc, randomised_copy, seeded_input, small_net
+from tests.explain.nets import (
+    LITE0_TOP,
+    hooks_left,
+    pcc,
+    randomised_copy,
+    seeded_input,
+    small_net,
+)
 
 IG = method_get("integrated_gradients")
 
@@ -56,7 +64,12 @@ def test_ig_on_efficientnet_lite0_is_complete_equals_captum_and_depends_on_weigh
     assert abs(out.meta["completeness_delta"][0]) == pytest.approx(gap * abs(float(delta)), rel=1e-3, abs=1e-4)
     few = IG.params_resolve({"steps": 8})
     ours = IG.attribute(lite0.net, x, torch.tensor([285]), few).raw
-    reference = IntegratedGradients(lite0.net).attribute(x, target=285, n_steps=8, internal_batch_size=8).sum(1)
+    # the same forward as ours (batches laid out channels-last): under another layout a few ReLU6 gates
+    # fall the other way by rounding and move blocks of the map (tests/explain/nets.py)
+    channels_last = lambda inputs: lite0.net(fast_layout(inputs))  # noqa: E731
+    reference = IntegratedGradients(channels_last).attribute(x, target=285, n_steps=8, internal_batch_size=8).sum(1)
     assert torch.allclose(ours, reference, atol=1e-4 * reference.abs().max())
+    as_given = IntegratedGradients(lite0.net).attribute(x, target=285, n_steps=8, internal_batch_size=8).sum(1)
+    assert pcc(ours, as_given) > 0.99
     randomised = IG.attribute(randomised_copy(lite0.net, under=LITE0_TOP), x, torch.tensor([285]), few).comparison
     assert pcc(IG.attribute(lite0.net, x, torch.tensor([285]), few).comparison, randomised) < 0.5
