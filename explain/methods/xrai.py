@@ -158,7 +158,7 @@ class XRAI(Method):
         "min_size": "Felzenszwalb minimum segment size, pixels at 224 x 224 (PAIR: 150)",
         "dilation": "radius of the disk each segment is dilated by (PAIR: 5; 0 = none)",
         "min_pixel_diff": "a region is dropped once it would add fewer new pixels than this (PAIR: 50)",
-        "batch_size": "path points per forward+backward pass; 0 = device default (8 on CPU, 64 on CUDA)",
+        "batch_size": "path points per forward+backward pass; 0 = device default (4 on CPU, 64 on CUDA)",
     }
 
     def params_check(self, params):
