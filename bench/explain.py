@@ -20,6 +20,10 @@ and on CUDA when present:
   run); the pass times that price each row are re-measured at that batch size right before and right
   after the row (best of 5 each side), so a shared machine whose speed drifts between the sweep and
   the row does not bias x floor. x floor is seconds / floor (target <= 1.2);
+- in passes: for forward-only methods, the share of the method's own wall-clock time spent inside the
+  network's forward passes (timed by hooks on the network during the timed run itself). Unlike x floor
+  it does not compare two moments of a machine whose speed drifts: 100% minus it is what the method
+  adds around its passes (building masks, samples and curves, segmentation, the weighted sums);
 - the reference library called as its documentation shows, on the same image(s), same N: captum for
   the gradient family and occlusion, PAIR `saliency` XRAI, the literal eclique/RISE port, `lime`,
   the FEM authors' numpy code, the literal RISE CausalMetric; x ref = ours / reference (target <= 1,
@@ -76,20 +80,29 @@ def photos(count: int):
 
 
 class PassCounter:
-    """Counts the rows a network forwards, split by whether autograd records them (then backward)."""
+    """Counts the rows a network forwards, split by whether autograd records them (then backward),
+    and the wall-clock seconds spent inside forward-only passes (`forward_seconds`)."""
 
     def __init__(self, net):
         self.forward = self.backward = 0
-        self.handle = net.register_forward_hook(self._hook)
+        self.forward_seconds, self._started = 0.0, 0.0
+        self.handles = [net.register_forward_pre_hook(self._pre), net.register_forward_hook(self._hook)]
+
+    def _pre(self, _module, _inputs):
+        self._started = time.perf_counter()
 
     def _hook(self, _module, _inputs, output):
         if output.requires_grad:
             self.backward += output.shape[0]
         else:
             self.forward += output.shape[0]
+            if output.device.type == "cuda":
+                torch.cuda.synchronize()
+            self.forward_seconds += time.perf_counter() - self._started
 
     def close(self):
-        self.handle.remove()
+        for handle in self.handles:
+            handle.remove()
 
 
 def sync(device):
@@ -146,7 +159,8 @@ def run_ours(key, model, inputs, targets, params, quick):
             seconds.append(time.perf_counter() - started)
     finally:
         counter.close()
-    return statistics.median(seconds), counter.forward / len(inputs), counter.backward / len(inputs)
+    share = counter.forward_seconds / sum(seconds) if not counter.backward else math.nan
+    return statistics.median(seconds), counter.forward / len(inputs), counter.backward / len(inputs), share
 
 
 def run_ours_batched(key, model, inputs, targets, repeats=5):
@@ -172,7 +186,8 @@ def run_ours_batched(key, model, inputs, targets, repeats=5):
     finally:
         counter.close()
     rows = repeats * len(inputs)
-    return statistics.median(seconds), counter.forward / rows, counter.backward / rows
+    share = counter.forward_seconds / (sum(seconds) * len(inputs)) if not counter.backward else math.nan
+    return statistics.median(seconds), counter.forward / rows, counter.backward / rows, share
 
 
 def pass_times_near(net, device, best, repeats=5) -> dict:
@@ -433,9 +448,9 @@ def main() -> None:
             for suffix in ("", f" ({len(inputs)} per task)") if batched else ("",):
                 before = pass_times_near(model.net, device, floor)
                 if suffix:
-                    seconds, f_rows, fb_rows = run_ours_batched(key, model, inputs, targets)
+                    seconds, f_rows, fb_rows, in_passes = run_ours_batched(key, model, inputs, targets)
                 else:
-                    seconds, f_rows, fb_rows = run_ours(key, model, inputs, targets, params, args.quick)
+                    seconds, f_rows, fb_rows, in_passes = run_ours(key, model, inputs, targets, params, args.quick)
                 after = pass_times_near(model.net, device, floor)
                 near = {kind: min(before[kind], after[kind]) for kind in before}
                 floor_s = f_rows * near["forward"] + fb_rows * near["backward"]
@@ -445,14 +460,14 @@ def main() -> None:
                 record = {"seconds": seconds, "forward_rows": f_rows, "backward_rows": fb_rows, "floor": floor_s,
                           "floor_passes": near, "x_floor": seconds / floor_s if floor_s else math.nan,
                           "reference_seconds": ref_s, "x_reference": seconds / ref_s if ref_s == ref_s else math.nan,
-                          "params": params}
+                          "in_passes": in_passes, "params": params}
                 records[key + suffix] = record
-                rows.append([key + suffix, seconds, f"{f_rows:g}", f"{fb_rows:g}", floor_s, record["x_floor"], ref_s,
-                             record["x_reference"]])
+                rows.append([key + suffix, seconds, f"{f_rows:g}", f"{fb_rows:g}", floor_s, record["x_floor"],
+                             "-" if math.isnan(in_passes) else f"{100 * in_passes:.0f}%", ref_s, record["x_reference"]])
                 print(f"  {key}{suffix}: {seconds:.3f} s/image", file=sys.stderr, flush=True)
         table(
             f"methods on {device}, EfficientNet-Lite0 224 x 224{' (--quick)' if args.quick else ''}",
-            ["method", "s/image", "F rows", "FB rows", "floor s", "x floor", "reference s", "x ref"],
+            ["method", "s/image", "F rows", "FB rows", "floor s", "x floor", "in passes", "reference s", "x ref"],
             rows,
         )
         results["devices"][str(device)] = {"passes": floor, "methods": records}
