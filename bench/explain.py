@@ -1,7 +1,7 @@
 """Benchmark of the explanation methods: seconds per image, the floor, and the reference library.
 
     .venv/bin/python bench/explain.py [--quick] [--methods a,b] [--images 3] [--json PATH]
-    .venv/bin/python bench/explain.py --across-stimuli 8 [--methods a,b] [--repeats 3] [--json PATH]
+    .venv/bin/python bench/explain.py --across-stimuli 8 [--known-targets] [--methods a,b] [--repeats 3] [--json PATH]
 
 For EVERY method registered in `explain.methods.METHODS` at run time (and insertion/deletion, key
 `insdel`), on EfficientNet-Lite0 at 224 x 224 (photos from scikit-image, resized whole), on this CPU
@@ -33,7 +33,8 @@ and on CUDA when present:
 through the whole pipeline, one job at a time (`explain_image` per photo) vs batched across stimuli
 (`explain_images`, as a worker task of N jobs runs them), for the single-pass methods (default
 gradient, gradcam, guided_backprop, guided_gradcam, fem); median of `--repeats` runs after a warm-up;
-seconds per image and the speedup.
+seconds per image and the speedup. `--known-targets` gives each photo its class (as a labelled
+stimulus has), so the pipeline takes the probabilities from the method's own forward pass.
 
 `--quick` uses small N (RISE 64 masks, LIME 64 samples, occlusion 56/28, XRAI 8 steps, insertion/
 deletion 15 steps) for ours and the reference alike: it proves the script works; ratios at full N
@@ -349,19 +350,25 @@ def table(title, header, rows):
 ACROSS_DEFAULT = ("gradient", "gradcam", "guided_backprop", "guided_gradcam", "fem")
 
 
-def across_stimuli(model, keys, count, repeats) -> dict:
-    """{method: {one_by_one, batched (seconds per image), speedup}} over `count` photos."""
-    from explain.pipeline import explain_image, explain_images
+def across_stimuli(model, keys, count, repeats, known_targets=False) -> dict:
+    """{method: {one_by_one, batched (seconds per image), speedup}} over `count` photos; with
+    `known_targets` each photo comes with its class (as a labelled stimulus does), else the pipeline
+    finds its top prediction first."""
+    from explain.pipeline import explain_image, explain_images, image_to_input
 
     distinct = photos(min(count, len(PHOTOS)))
     images = [distinct[i % len(distinct)] for i in range(count)]
+    targets = [None] * count
+    if known_targets:
+        with torch.no_grad():
+            targets = [int(model.net(image_to_input(image, model)).argmax()) for image in images]
     records = {}
     for key in keys:
         def one(key=key):
-            return [explain_image(model, image, key) for image in images]
+            return [explain_image(model, image, key, target=target) for image, target in zip(images, targets)]
 
         def many(key=key):
-            return explain_images(model, images, key)
+            return explain_images(model, images, key, targets=targets)
 
         one(), many()  # warm-up: kernels for both batch sizes
         times = {"one_by_one": [], "batched": []}
@@ -381,11 +388,12 @@ def across_stimuli(model, keys, count, repeats) -> dict:
 
 def across_main(args, keys) -> None:
     results = {"mode": "across_stimuli", "stimuli": args.across_stimuli, "repeats": args.repeats,
+               "known_targets": args.known_targets,
                "torch_threads": torch.get_num_threads(), "devices": {}}
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     for device in devices:
         model = model_load("efficientnet_lite0", device)
-        records = across_stimuli(model, keys, args.across_stimuli, args.repeats)
+        records = across_stimuli(model, keys, args.across_stimuli, args.repeats, args.known_targets)
         table(
             f"{args.across_stimuli} stimuli on {device}, one job at a time vs batched across stimuli "
             f"(whole pipeline, EfficientNet-Lite0, median of {args.repeats})",
@@ -409,6 +417,8 @@ def main() -> None:
     parser.add_argument("--across-stimuli", type=int, metavar="N",
                         help="mode: N stimuli one job at a time vs batched across stimuli (single-pass methods)")
     parser.add_argument("--repeats", type=int, default=3, help="--across-stimuli: runs per timing (median)")
+    parser.add_argument("--known-targets", action="store_true",
+                        help="--across-stimuli: give each photo its class, as a labelled stimulus (no prediction pass first)")
     args = parser.parse_args()
     if args.across_stimuli:
         keys = args.methods.split(",") if args.methods else list(ACROSS_DEFAULT)

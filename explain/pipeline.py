@@ -105,11 +105,15 @@ def explain_image(
     started = time.perf_counter()
     torch.manual_seed(seed)
     x = image_to_input(image, model)
-    with torch.no_grad():
-        probabilities = model.net(x).softmax(dim=1)[0]
-    predicted = int(probabilities.argmax())
-    target = predicted if target is None else target_check(target, model)
+    probabilities = None
+    if target is None:
+        probabilities = _probabilities(model, x)
+        target = int(probabilities[0].argmax())
+    else:
+        target = target_check(target, model)
     output = method.attribute(model.net, x, torch.tensor([target], device=model.device), resolved)
+    probabilities = _probabilities(model, x, output) if probabilities is None else probabilities
+    probabilities = probabilities[0]
     raw, comparison = _maps_at(output, 0, image)
     if model.device.type == "cuda":
         torch.cuda.synchronize()
@@ -160,11 +164,13 @@ def _explain_batch(model: ZooModel, method: Method, resolved: dict, images, targ
     started = time.perf_counter()
     torch.manual_seed(seed)
     x = torch.cat([image_to_input(image, model) for image in images])
-    with torch.no_grad():
-        probabilities = model.net(x).softmax(dim=1)
-    predicted = probabilities.argmax(dim=1).tolist()
-    targets = [top if target is None else target for top, target in zip(predicted, targets)]
+    probabilities = None
+    if any(target is None for target in targets):
+        probabilities = _probabilities(model, x)
+        predicted = probabilities.argmax(dim=1).tolist()
+        targets = [top if target is None else target for top, target in zip(predicted, targets)]
     output = method.attribute(model.net, x, torch.tensor(targets, device=model.device), resolved)
+    probabilities = _probabilities(model, x, output) if probabilities is None else probabilities
     maps = [_maps_at(output, row, image) for row, image in enumerate(images)]
     if model.device.type == "cuda":
         torch.cuda.synchronize()
@@ -173,6 +179,17 @@ def _explain_batch(model: ZooModel, method: Method, resolved: dict, images, targ
         _explanation(model, method, resolved, raw, comparison, target, probabilities[row], seconds, output.meta)
         for row, ((raw, comparison), target) in enumerate(zip(maps, targets))
     ]
+
+
+def _probabilities(model: ZooModel, x: torch.Tensor, output: MethodOutput | None = None) -> torch.Tensor:
+    """B x classes softmax of the clean input: from the logits the method computed on it anyway
+    (`MethodOutput.logits`, the single-pass methods), else from a forward pass of its own. When every
+    target is known before the method runs (a labelled stimulus) that saves the pass: a third of the
+    time of a gradient map on this CPU."""
+    if output is not None and output.logits is not None:
+        return output.logits.detach().float().softmax(dim=1)
+    with torch.no_grad():
+        return model.net(x).softmax(dim=1)
 
 
 def _maps_at(output: MethodOutput, row: int, image: Image.Image) -> tuple[np.ndarray, np.ndarray]:

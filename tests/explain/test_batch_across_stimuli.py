@@ -229,3 +229,21 @@ def test_a_batch_task_through_a_real_worker(celery_worker_process, make_study, d
         assert_stored_as_one_image_path(job, lite0)
     log = celery_worker_process.log_path.read_text(errors="replace")
     assert "explanation_jobs_execute[" in log and "explanation_job_execute[" not in log
+
+
+@pytest.mark.parametrize("key", BATCHED)
+def test_known_targets_take_the_probabilities_from_the_methods_own_forward(tiny_model, key):
+    images = tiny_images()
+    with RowCounter(tiny_model.net) as rows:
+        known = explain_images(tiny_model, images, key, targets=[1, 4, 7])
+    assert rows.sizes == [3]  # one pass over the batch: no separate clean forward
+    with RowCounter(tiny_model.net) as rows:
+        unknown = explain_images(tiny_model, images, key, targets=[None, 4, 7])
+    assert rows.sizes == [3, 3]  # the top prediction is needed before the method runs
+    with RowCounter(tiny_model.net) as rows:
+        single = explain_image(tiny_model, images[0], key, target=1)
+    assert rows.sizes == [1]
+    for a, b in ((known[0], single), (known[1], unknown[1]), (known[2], unknown[2])):
+        assert a.predicted == b.predicted
+        assert a.predicted_probability == pytest.approx(b.predicted_probability, abs=1e-6)
+        assert a.target_probability == pytest.approx(b.target_probability, abs=1e-6)
