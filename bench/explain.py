@@ -17,9 +17,9 @@ and on CUDA when present:
   on the network);
 - floor = F rows x forward time per image + FB rows x forward+backward time per image. The best batch
   size and layout come from a sweep over batch sizes 1..16 and both memory layouts (first, in the same
-  run); the pass times that price each row are re-measured at that batch size right before and right
-  after the row (best of 5 each side), so a shared machine whose speed drifts between the sweep and
-  the row does not bias x floor. x floor is seconds / floor (target <= 1.2);
+  run); the pass times that price each row are re-measured at that batch size and layout right before
+  and right after the row (best of 5 each side), so a shared machine whose speed drifts between the
+  sweep and the row does not bias x floor. x floor is seconds / floor (target <= 1.2);
 - in passes: for forward-only methods, the share of the method's own wall-clock time spent inside the
   network's forward passes (timed by hooks on the network during the timed run itself). Unlike x floor
   it does not compare two moments of a machine whose speed drifts: 100% minus it is what the method
@@ -111,27 +111,36 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+LAYOUTS = {"nchw": lambda t: t, "channels_last": fast_layout}
+
+
+def pass_seconds(net, device, kind, batch, layout, repeats) -> float:
+    """Best per-image seconds of `repeats` forward (kind "forward") or forward+backward passes."""
+    x = LAYOUTS[layout](torch.randn(batch, 3, 224, 224, device=device))
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        started = time.perf_counter()
+        if kind == "forward":
+            with torch.no_grad():
+                net(x)
+        else:
+            leaf = x.detach().requires_grad_(True)
+            torch.autograd.grad(net(leaf)[:, 0].sum(), leaf)
+        sync(device)
+        times.append((time.perf_counter() - started) / batch)
+    return min(times)
+
+
 def pass_times(net, device, quick=False) -> dict:
     """Best per-image seconds of a forward and of a forward+backward over batch sizes and layouts."""
-    best = {"forward": math.inf, "backward": math.inf, "forward_batch": 0, "backward_batch": 0}
+    best = {"forward": math.inf, "backward": math.inf}
     for batch in (1, 16) if quick else (1, 2, 4, 8, 16):
-        for layout in (lambda t: t, fast_layout):
-            x = layout(torch.randn(batch, 3, 224, 224, device=device))
+        for layout in LAYOUTS:
             for kind in ("forward", "backward"):
-                times = []
-                for _ in range(2 if quick else 3):
-                    sync(device)
-                    started = time.perf_counter()
-                    if kind == "forward":
-                        with torch.no_grad():
-                            net(x)
-                    else:
-                        leaf = x.detach().requires_grad_(True)
-                        torch.autograd.grad(net(leaf)[:, 0].sum(), leaf)
-                    sync(device)
-                    times.append((time.perf_counter() - started) / batch)
-                if min(times) < best[kind]:
-                    best[kind], best[f"{kind}_batch"] = min(times), batch
+                seconds = pass_seconds(net, device, kind, batch, layout, 2 if quick else 3)
+                if seconds < best[kind]:
+                    best[kind], best[f"{kind}_batch"], best[f"{kind}_layout"] = seconds, batch, layout
     return best
 
 
@@ -192,27 +201,13 @@ def run_ours_batched(key, model, inputs, targets, repeats=5):
 
 
 def pass_times_near(net, device, best, repeats=5) -> dict:
-    """Per-image forward and forward+backward seconds at the sweep's best batch size, channels-last,
+    """Per-image forward and forward+backward seconds at the sweep's best batch size and layout,
     measured now: each method's floor is priced with passes timed right before and after it, so a
     machine whose speed drifts (shared cores) does not bias the ratio either way."""
-    out = {}
-    for kind in ("forward", "backward"):
-        batch = best[f"{kind}_batch"]
-        x = fast_layout(torch.randn(batch, 3, 224, 224, device=device))
-        times = []
-        for _ in range(repeats):
-            sync(device)
-            started = time.perf_counter()
-            if kind == "forward":
-                with torch.no_grad():
-                    net(x)
-            else:
-                leaf = x.detach().requires_grad_(True)
-                torch.autograd.grad(net(leaf)[:, 0].sum(), leaf)
-            sync(device)
-            times.append((time.perf_counter() - started) / batch)
-        out[kind] = min(times)
-    return out
+    return {
+        kind: pass_seconds(net, device, kind, best[f"{kind}_batch"], best[f"{kind}_layout"], repeats)
+        for kind in ("forward", "backward")
+    }
 
 
 # --- references, each called as its documentation shows -----------------------------------------
@@ -447,9 +442,9 @@ def main() -> None:
         floor = pass_times(model.net, device, args.quick)
         table(
             f"pass times on {device} (per image, best batch size and layout)",
-            ["pass", "ms", "batch"],
-            [["forward", floor["forward"] * 1e3, floor["forward_batch"]],
-             ["forward+backward", floor["backward"] * 1e3, floor["backward_batch"]]],
+            ["pass", "ms", "batch", "layout"],
+            [["forward", floor["forward"] * 1e3, floor["forward_batch"], floor["forward_layout"]],
+             ["forward+backward", floor["backward"] * 1e3, floor["backward_batch"], floor["backward_layout"]]],
         )
         rows, records = [], {}
         for key in keys:
