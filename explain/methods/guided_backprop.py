@@ -7,8 +7,9 @@ the gradient g only where its forward input a was in the active range and g > 0:
     nn.ReLU6: grad_in = g * [0 < a < 6] * [g > 0]   (EfficientNet-Lite0; Captum patches nn.ReLU
               only and silently returns the plain gradient on such networks)
 The rule is applied by hooks that exist only inside `guided()` (removed on exit, also on error);
-a module used twice (EfficientNet's shared `_swish`) is guided at each use. Functional activations (F.relu in a forward()) cannot be seen and are not guided; a
-network with no ReLU-family module is refused rather than silently explained with the plain gradient.
+a module used twice (EfficientNet's shared `_swish`) is guided at each use. Functional activations
+(F.relu in a forward()) cannot be seen and are not guided; a network with no ReLU-family module is
+refused rather than silently explained with the plain gradient.
 
 raw: at each pixel the channel of largest magnitude, sign kept (B x h x w, model input pixels);
 comparison: its absolute value (max over channels of |.|, as Captum's `GuidedBackprop` then
