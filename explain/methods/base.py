@@ -116,7 +116,10 @@ def activations_captured(layer: nn.Module) -> Iterator[dict[str, torch.Tensor]]:
     def hook(_module, _inputs, output):
         leaf = output.detach().requires_grad_(True)
         store["activations"] = leaf
-        return leaf
+        # the network goes on with a copy: an in-place operation after the layer (EfficientNet's
+        # in-place ReLU6, torchvision ResNet's `out += identity`) must neither overwrite what was
+        # captured nor modify a leaf that requires grad
+        return leaf.clone()
 
     handle = layer.register_forward_hook(hook)
     try:

@@ -44,6 +44,7 @@ class GuidedGradCAM(Method):
 
         def keep(_module, _inputs, output):
             store["activations"] = output
+            return output.clone()  # an in-place operation after the layer must not overwrite it
 
         with torch.enable_grad(), guided(net) as guidance:
             handle = layer.register_forward_hook(keep)

@@ -93,3 +93,31 @@ def test_bad_input_errors_list_the_valid_choices(lite0):
         explain_image(lite0, image, "gradcam", target=1000)
     with pytest.raises(UnknownModel, match="valid models: efficientnet_lite0"):
         registry_entry("resnet5O")
+
+
+@pytest.mark.parametrize("layer", ["features.net._blocks.15._depthwise_conv", "features.net._conv_head"])
+def test_a_layer_followed_by_an_in_place_activation_is_captured_before_it(layer):
+    """EfficientNet-Lite0's ReLU6 runs in place after each convolution (explain/fusion.py): Grad-CAM,
+    Guided Grad-CAM and FEM at a convolution see its output, not the activation's, and do not fail."""
+    from explain.methods import method_get
+    from explain.zoo import model_load
+
+    net = model_load("efficientnet_lite0").net
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    seen = {}
+    handle = net.get_submodule(layer).register_forward_hook(lambda _m, _i, out: seen.update(a=out.detach().clone()))
+    with torch.no_grad():
+        net(x)
+    handle.remove()
+    assert (seen["a"] < 0).any()  # the convolution's output: negative values, which ReLU6 would clamp
+    fem = method_get("fem").attribute(net, x, torch.tensor([1]), {"layer": layer, "k": 2.0})
+    from explain.methods.fem import fem_map
+
+    assert torch.allclose(fem.raw, fem_map(seen["a"], 2.0), atol=1e-5)
+    assert not torch.allclose(fem.raw, fem_map(torch.nn.functional.relu6(seen["a"]), 2.0), atol=1e-3)
+    cam = method_get("gradcam").attribute(net, x, torch.tensor([1]), {"layer": layer})
+    guided_cam = method_get("guided_gradcam").attribute(net, x, torch.tensor([1]), {"layer": layer, "upsample": "bilinear"})
+    assert cam.raw.shape[-2:] == seen["a"].shape[-2:]
+    guided = method_get("guided_backprop").attribute(net, x, torch.tensor([1]), {}).comparison
+    weights = torch.nn.functional.interpolate(cam.comparison[:, None], size=(224, 224), mode="bilinear", align_corners=False)[:, 0]
+    assert torch.allclose(guided_cam.comparison, guided * weights, atol=1e-5 * float((guided * weights).max()))
