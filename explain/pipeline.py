@@ -102,22 +102,8 @@ def explain_image(
     """Explain `image` for `target` (the top prediction when None) with the method `method_key`."""
     method = method_get(method_key)
     resolved = method.params_resolve(params)
-    started = time.perf_counter()
-    torch.manual_seed(seed)
-    x = image_to_input(image, model)
-    probabilities = None
-    if target is None:
-        probabilities = _probabilities(model, x)
-        target = int(probabilities[0].argmax())
-    else:
-        target = target_check(target, model)
-    output = method.attribute(model.net, x, torch.tensor([target], device=model.device), resolved)
-    probabilities = _probabilities(model, x, output) if probabilities is None else probabilities
-    probabilities = probabilities[0]
-    raw, comparison = _maps_at(output, 0, image)
-    if model.device.type == "cuda":
-        torch.cuda.synchronize()
-    return _explanation(model, method, resolved, raw, comparison, target, probabilities, time.perf_counter() - started, output.meta)
+    target = None if target is None else target_check(target, model)
+    return _explain_batch(model, method, resolved, [image], [target], seed)[0]
 
 
 def explain_images(
