@@ -24,9 +24,9 @@ def test_lite0_simplified_keeps_logits_and_input_gradients():
     plain = _lite0_unfolded()
     simple = copy.deepcopy(plain)
     changed = efficientnet_simplified(simple)
-    assert changed == {"batchnorm_folded": 49, "padding_inlined": changed["padding_inlined"], "activations_in_place": 17}
-    assert changed["padding_inlined"] > 0
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in simple.modules())
+    # 12 symmetric 'SAME' paddings and the 5 asymmetric ones of the stride-2 layers
+    assert changed == {"batchnorm_folded": 49, "padding_inlined": 17, "activations_in_place": 17}
+    assert not any(isinstance(m, (nn.BatchNorm2d, nn.ZeroPad2d)) for m in simple.modules())
     x = torch.randn(3, 3, 224, 224, generator=torch.Generator().manual_seed(1))
     for layout in (lambda t: t, fast_layout):
         with torch.no_grad():
@@ -73,16 +73,40 @@ def test_conv_bn_fold_matches_conv_then_batchnorm_and_refuses_bad_pairs():
         conv_bn_fold(training, "0", "1")
 
 
-def test_same_padding_inline_only_when_symmetric():
+@pytest.mark.parametrize("kernel, stride, size", [(3, 1, 16), (3, 2, 16), (5, 2, 15), (4, 2, 17), (2, 1, 8)])
+def test_same_padding_inline_keeps_values_and_input_gradients(kernel, stride, size):
+    """Symmetric or not ((0, 1) for 3 x 3 stride 2 at 16, (1, 2) for 5 x 5 stride 2 at 15, (0, 1) for
+    2 x 2 stride 1): the inlined convolution gives the padded one's outputs and input gradients."""
     from efficientnet_lite_pytorch.utils import Conv2dStaticSamePadding
 
-    symmetric = Conv2dStaticSamePadding(2, 2, 3, stride=1, image_size=16, bias=False)
-    asymmetric = Conv2dStaticSamePadding(2, 2, 3, stride=2, image_size=16, bias=False)
+    torch.manual_seed(kernel * 100 + size)
+    conv = Conv2dStaticSamePadding(3, 4, kernel, stride=stride, image_size=size, bias=True)
+    original = copy.deepcopy(conv)
+    x = torch.randn(2, 3, size, size)
+    assert isinstance(original.static_padding, nn.ZeroPad2d)
+    assert same_padding_inline(conv) is True
+    assert isinstance(conv.static_padding, nn.Identity)
+    outputs, grads = [], []
+    for net in (original, conv):
+        leaf = x.clone().requires_grad_(True)
+        out = net(leaf)
+        (grad,) = torch.autograd.grad((out * torch.arange(out.numel()).view_as(out).sin()).sum(), leaf)
+        outputs.append(out.detach())
+        grads.append(grad)
+    assert outputs[1].shape == outputs[0].shape
+    assert torch.allclose(outputs[1], outputs[0], atol=1e-6)
+    assert torch.allclose(grads[1], grads[0], atol=1e-6)
+
+
+def test_same_padding_inline_leaves_a_dilated_asymmetric_padding():
+    from efficientnet_lite_pytorch.utils import Conv2dStaticSamePadding
+
+    dilated = Conv2dStaticSamePadding(2, 2, 3, stride=2, image_size=16, bias=False, dilation=2)
+    assert isinstance(dilated.static_padding, nn.ZeroPad2d)
+    left, right, top, bottom = dilated.static_padding.padding
     x = torch.randn(1, 2, 16, 16)
     with torch.no_grad():
-        before = symmetric(x), asymmetric(x)
-        assert same_padding_inline(symmetric) is True
-        assert same_padding_inline(asymmetric) is False
-        assert torch.allclose(symmetric(x), before[0], atol=1e-6)
-        assert torch.equal(asymmetric(x), before[1])
-    assert symmetric(x).shape == before[0].shape
+        before = dilated(x)
+        moved = same_padding_inline(dilated)
+        assert torch.allclose(dilated(x), before, atol=1e-6)
+    assert moved is (left == right and top == bottom)
