@@ -26,8 +26,9 @@ and on CUDA when present:
   adds around its passes (building masks, samples and curves, segmentation, the weighted sums);
 - the reference library called as its documentation shows, on the same image(s), same N: captum for
   the gradient family and occlusion, PAIR `saliency` XRAI, the literal eclique/RISE port, `lime`,
-  the FEM authors' numpy code, the literal RISE CausalMetric; x ref = ours / reference (target <= 1,
-  XRAI <= 0.5). Slow references run on fewer images (`--ref-images`, default 1).
+  the FEM authors' numpy code, the literal RISE CausalMetric; x ref = ours / reference on the same
+  images (target <= 1, XRAI <= 0.5). Slow references run on the first `--ref-images` images (default
+  2), and x ref then takes ours on those images, not the median over all of them.
 
 `--across-stimuli N` (a mode of its own): N photos (the first four cycled, each at its own resolution)
 through the whole pipeline, one job at a time (`explain_image` per photo) vs batched across stimuli
@@ -145,7 +146,8 @@ def pass_times(net, device, quick=False) -> dict:
 
 
 def run_ours(key, model, inputs, targets, params, quick):
-    """(median seconds per image, F rows per image, FB rows per image), one image per call."""
+    """(median seconds per image, F rows per image, FB rows per image, in-passes share, seconds of each
+    image), one image per call."""
     net, seconds = model.net, []
     with torch.no_grad():  # warm both layouts' batch-1 kernels outside the timing
         net(inputs[0])
@@ -170,12 +172,13 @@ def run_ours(key, model, inputs, targets, params, quick):
     finally:
         counter.close()
     share = counter.forward_seconds / sum(seconds) if not counter.backward else math.nan
-    return statistics.median(seconds), counter.forward / len(inputs), counter.backward / len(inputs), share
+    return statistics.median(seconds), counter.forward / len(inputs), counter.backward / len(inputs), share, seconds
 
 
 def run_ours_batched(key, model, inputs, targets, repeats=5):
     """A single-pass method as a worker runs a study's jobs (`explain_images`): every image in one
-    call, each with its own target. (median seconds per image, F rows per image, FB rows per image)."""
+    call, each with its own target. (median seconds per image, F rows per image, FB rows per image,
+    in-passes share)."""
     method, net = METHODS[key], model.net
     x, target = torch.cat(inputs), torch.tensor(targets, device=model.device)
     params, size = method.params_resolve({}), batch_size_for(model.device, backward=True)
@@ -303,17 +306,18 @@ def literal_insdel(net, x, step):
     CausalMetric(model, "del", step, torch.zeros_like, 224 * 224).single_run(x.clone(), saliency)
 
 
-def reference_seconds(key, net, inputs, targets, params, args, together=False) -> float:
-    """Median seconds per image of the reference: one image per call (slow references on
-    `--ref-images` images), or, `together`, every image in one call with its own target (as Captum's
-    documentation allows); a fast reference gets one untimed call first, as ours does."""
+def reference_seconds(key, net, inputs, targets, params, args, together=False) -> tuple[float, int]:
+    """(median seconds per image of the reference, how many of the first images it ran on): one image
+    per call (slow references on the first `--ref-images` images), or, `together`, every image in one
+    call with its own target (as Captum's documentation allows); a fast reference gets one untimed
+    call first, as ours does."""
     if together:
         calls = [(torch.cat(inputs), torch.tensor(targets), len(inputs))]
     else:
         count = args.ref_images if key in SLOW_REFERENCES else len(inputs)
         calls = [(x, target, 1) for x, target in list(zip(inputs, targets))[:count]]
     if reference_call(key, net, calls[0][0], calls[0][1], params, args.quick) is None:
-        return math.nan
+        return math.nan, 0
     if key not in SLOW_REFERENCES:
         reference_call(key, net, calls[0][0], calls[0][1], params, args.quick)()
     times = []
@@ -322,7 +326,7 @@ def reference_seconds(key, net, inputs, targets, params, args, together=False) -
         started = time.perf_counter()
         call()
         times.append((time.perf_counter() - started) / images)
-    return statistics.median(times)
+    return statistics.median(times), sum(images for _x, _target, images in calls)
 
 
 SLOW_REFERENCES = {"xrai", "rise", "lime", "occlusion", "insdel", "smoothgrad", "integrated_gradients"}
@@ -406,7 +410,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small N for ours and the references")
     parser.add_argument("--methods", help="comma-separated keys (default: every registered method + insdel)")
     parser.add_argument("--images", type=int, default=3, help=f"images for our methods (max {len(PHOTOS)})")
-    parser.add_argument("--ref-images", type=int, default=1, help="images for the slow references")
+    parser.add_argument("--ref-images", type=int, default=2, help="images for the slow references")
     parser.add_argument("--no-reference", action="store_true")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--across-stimuli", type=int, metavar="N",
@@ -454,17 +458,21 @@ def main() -> None:
                 before = pass_times_near(model.net, device, floor)
                 if suffix:
                     seconds, f_rows, fb_rows, in_passes = run_ours_batched(key, model, inputs, targets)
+                    each = [seconds] * len(inputs)
                 else:
-                    seconds, f_rows, fb_rows, in_passes = run_ours(key, model, inputs, targets, params, args.quick)
+                    seconds, f_rows, fb_rows, in_passes, each = run_ours(key, model, inputs, targets, params, args.quick)
                 after = pass_times_near(model.net, device, floor)
                 near = {kind: min(before[kind], after[kind]) for kind in before}
                 floor_s = f_rows * near["forward"] + fb_rows * near["backward"]
-                ref_s = math.nan
+                ref_s, ref_images = math.nan, 0
                 if device.type == "cpu" and not args.no_reference:
-                    ref_s = reference_seconds(key, model.net, inputs, targets, params, args, together=bool(suffix))
+                    ref_s, ref_images = reference_seconds(key, model.net, inputs, targets, params, args, together=bool(suffix))
+                # x ref compares the two on the same images (a slow reference runs on the first few only)
+                ours_same = statistics.median(each[:ref_images]) if ref_images else math.nan
                 record = {"seconds": seconds, "forward_rows": f_rows, "backward_rows": fb_rows, "floor": floor_s,
                           "floor_passes": near, "x_floor": seconds / floor_s if floor_s else math.nan,
-                          "reference_seconds": ref_s, "x_reference": seconds / ref_s if ref_s == ref_s else math.nan,
+                          "reference_seconds": ref_s, "reference_images": ref_images, "seconds_on_reference_images": ours_same,
+                          "x_reference": ours_same / ref_s if ref_s == ref_s else math.nan,
                           "in_passes": in_passes, "params": params}
                 records[key + suffix] = record
                 rows.append([key + suffix, seconds, f"{f_rows:g}", f"{fb_rows:g}", floor_s, record["x_floor"],
