@@ -23,7 +23,9 @@ from .batching import fast_layout
 def fem_map(activations: torch.Tensor, k: float) -> torch.Tensor:
     """B x C x h x w -> B x h x w, max-normalised per map."""
     mean = activations.mean(dim=(2, 3), keepdim=True)
-    std = activations.std(dim=(2, 3), keepdim=True, unbiased=False)
+    # population std in two passes, as numpy computes it (torch's std over two dims took ~1 ms for
+    # 4 x 1280 x 7 x 7, ~5% of FEM on a batch of 4 images; this takes ~0.1 ms)
+    std = (activations - mean).square().mean(dim=(2, 3), keepdim=True).sqrt()
     # a constant channel has nothing above its mean (exactly); rounding in the mean must not say otherwise
     varies = activations.amax(dim=(2, 3), keepdim=True) > activations.amin(dim=(2, 3), keepdim=True)
     binary = ((activations > mean + k * std) & varies).to(activations.dtype)
