@@ -25,7 +25,8 @@ from torch import nn
 
 from .base import InvalidParams, Method, MethodOutput, channel_extreme, input_gradients
 
-# the activation modules guided; their own backward masks by the active range (ReLU a > 0, ReLU6 0 < a < 6)
+# the activation modules guided (and their subclasses, such as fusion.ReLU6InPlace); their own backward
+# masks by the active range (ReLU a > 0, ReLU6 0 < a < 6)
 GUIDED_TYPES: tuple[type[nn.Module], ...] = (nn.ReLU, nn.ReLU6)
 
 
@@ -40,7 +41,7 @@ class Guidance:
 
 
 def guided_modules(net: nn.Module) -> list[nn.Module]:
-    return [m for m in net.modules() if type(m) in GUIDED_TYPES]
+    return [m for m in net.modules() if isinstance(m, GUIDED_TYPES)]
 
 
 @contextlib.contextmanager

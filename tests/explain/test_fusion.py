@@ -110,3 +110,25 @@ def test_same_padding_inline_leaves_a_dilated_asymmetric_padding():
         moved = same_padding_inline(dilated)
         assert torch.allclose(dilated(x), before, atol=1e-6)
     assert moved is (left == right and top == bottom)
+
+
+def test_relu6_overwrites_its_input_only_when_autograd_does_not_record_it():
+    from explain.fusion import ReLU6InPlace
+
+    act = ReLU6InPlace()
+    x = torch.linspace(-3, 9, 25).view(1, 1, 5, 5)
+    expected = x.clamp(0, 6)
+    unrecorded = x.clone()
+    with torch.no_grad():
+        assert act(unrecorded) is unrecorded and torch.equal(unrecorded, expected)
+    frozen = x.clone()  # grad mode on, but nothing to record
+    assert act(frozen) is frozen and torch.equal(frozen, expected)
+    leaf = x.clone().requires_grad_(True)
+    out = act(leaf)
+    assert out is not leaf and torch.equal(out, expected) and torch.equal(leaf.detach(), x)
+    (grad,) = torch.autograd.grad(out.sum(), leaf)
+    assert torch.equal(grad, ((x > 0) & (x < 6)).float())
+    lite0 = _lite0_unfolded()
+    efficientnet_simplified(lite0)
+    assert not any(type(m) is nn.ReLU6 for m in lite0.modules())
+    assert any(isinstance(m, ReLU6InPlace) for m in lite0.modules())
