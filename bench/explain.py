@@ -30,7 +30,7 @@ and on CUDA when present:
   images (target <= 1, XRAI <= 0.5). Slow references run on the first `--ref-images` images (default
   2), and x ref then takes ours on those images, not the median over all of them.
 
-`--across-stimuli N` (a mode of its own): N photos (the first four cycled, each at its own resolution)
+`--across-stimuli N` (a mode of its own): N photos (the eight of PHOTOS, cycled, each at its own resolution)
 through the whole pipeline, one job at a time (`explain_image` per photo) vs batched across stimuli
 (`explain_images`, as a worker task of N jobs runs them), for the single-pass methods (default
 gradient, gradcam, guided_backprop, guided_gradcam, fem); median of `--repeats` runs after a warm-up;

@@ -7,7 +7,11 @@ at a time (`make_batch(start, stop)`), so memory stays at one batch whatever the
 Batch size, one rule for every method (measured on this machine's 2 cores, EfficientNet-Lite0 at
 224 x 224, channels-last, BatchNorm folded; ms per image, best of 8 interleaved): forward 12.4 / 9.2 /
 8.6 / 9.7 / 11.7 at batch 1 / 2 / 4 / 8 / 16; forward+backward 26.5 / 21.1 / 18.2 / 26.3 / 32.8 (past
-batch 4 the activations leave the cache). So 4 on CPU for both; on CUDA 64. On CPU batches are laid out
+batch 4 the activations leave the cache). Re-measured after every padding was inlined (best of 4
+rounds): forward 7.3 / 5.8 / 5.0 / 5.2 / 5.4, forward+backward 18.9 / 17.3 / 16.5 / 15.2 / 18.5; an
+isolated batch of 8 was then the fastest forward+backward, but inside a method it was not: XRAI's 200
+passes took 4.4-4.6 s at batch 8 and 3.7-4.3 s at batch 4 (three interleaved runs). So 4 on CPU for
+both; on CUDA 64. On CPU batches are laid out
 channels-last (`fast_layout`): oneDNN's convolutions, depthwise ones above all, ran about twice as
 fast per image that way here; the values are the same up to float rounding.
 """
