@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from explain.methods import METHODS
 from explain.zoo import REGISTRY
+from studyserver.authentication import token_expired, token_expires
 from studyserver.errors import InvalidInput
 from studyserver.throttling import LoginThrottle
 
@@ -54,7 +55,8 @@ class ResearcherApi(APIView):
 
 
 class AuthTokenApi(APIView):
-    """Exchange a username and password for an API token (the same token on every call), or revoke it."""
+    """Exchange a username and password for an API token: the same token on every call until it expires
+    (`API_TOKEN_TTL_DAYS`), then a new one."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -67,6 +69,9 @@ class AuthTokenApi(APIView):
     class Output(serializers.Serializer):
         token = serializers.CharField(help_text="send as `Authorization: Token <token>`")
         username = serializers.CharField()
+        expires = serializers.DateTimeField(
+            allow_null=True, help_text="when the token stops working (API_TOKEN_TTL_DAYS after it was made); null: never"
+        )
 
     @extend_schema(request=Input, responses={200: Output, 400: ErrorOutput}, auth=[])
     def post(self, request):
@@ -76,7 +81,12 @@ class AuthTokenApi(APIView):
         if user is None:
             raise InvalidInput("wrong username or password", fields={"password": ["wrong username or password"]})
         token, _ = Token.objects.get_or_create(user=user)
-        return Response(self.Output({"token": token.key, "username": user.get_username()}).data)
+        if token_expired(token):
+            # a concurrent call may have replaced it already: get_or_create then returns that one
+            Token.objects.filter(pk=token.pk).delete()
+            token, _ = Token.objects.get_or_create(user=user)
+        output = {"token": token.key, "username": user.get_username(), "expires": token_expires(token)}
+        return Response(self.Output(output).data)
 
 
 class AuthTokenRevokeApi(ResearcherApi):

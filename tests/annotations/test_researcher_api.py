@@ -1,5 +1,6 @@
 """The researcher REST API, endpoint by endpoint, through HTTP: auth, studies, lifecycle, stimuli,
 zip uploads, variants, progress, scores, sharing and permissions."""
+import datetime
 import io
 import uuid
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from PIL import Image
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -94,6 +96,39 @@ def test_a_token_from_username_and_password_works_and_can_be_revoked(researcher)
     assert client.get(url("api-studies")).status_code == 200
     assert client.post(url("api-token-revoke")).status_code == 204
     assert client.get(url("api-studies")).status_code == 401
+
+
+def test_a_token_expires_after_its_lifetime_and_asking_again_gives_a_new_one(researcher, settings):
+    settings.API_TOKEN_TTL_DAYS = 30
+    anonymous, login = APIClient(), {"username": researcher.username, "password": "pw-for-tests"}
+    first = created(anonymous.post(url("api-token"), login, format="json"), 200)
+    made = Token.objects.get(key=first["token"]).created
+    assert abs((datetime.datetime.fromisoformat(first["expires"]) - made) - datetime.timedelta(days=30)).total_seconds() < 1
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {first['token']}")
+    Token.objects.filter(key=first["token"]).update(created=timezone.now() - datetime.timedelta(days=29, hours=23))
+    assert client.get(url("api-studies")).status_code == 200
+    Token.objects.filter(key=first["token"]).update(created=timezone.now() - datetime.timedelta(days=30, seconds=1))
+    body = problem(client.get(url("api-studies")), 401)
+    assert "expired" in body["detail"] and "/api/v1/auth/token/" in body["detail"]
+    second = created(anonymous.post(url("api-token"), login, format="json"), 200)
+    assert second["token"] != first["token"] and not Token.objects.filter(key=first["token"]).exists()
+    assert problem(client.get(url("api-studies")), 401)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {second['token']}")
+    assert client.get(url("api-studies")).status_code == 200
+    assert created(anonymous.post(url("api-token"), login, format="json"), 200)["token"] == second["token"]
+
+
+def test_with_a_lifetime_of_0_tokens_never_expire(researcher, settings):
+    settings.API_TOKEN_TTL_DAYS = 0
+    anonymous, login = APIClient(), {"username": researcher.username, "password": "pw-for-tests"}
+    answer = created(anonymous.post(url("api-token"), login, format="json"), 200)
+    assert answer["expires"] is None
+    Token.objects.filter(key=answer["token"]).update(created=timezone.now() - datetime.timedelta(days=3650))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {answer['token']}")
+    assert client.get(url("api-studies")).status_code == 200
+    assert created(anonymous.post(url("api-token"), login, format="json"), 200)["token"] == answer["token"]
 
 
 def test_everything_needs_a_login(researcher, make_study):
