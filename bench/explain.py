@@ -255,10 +255,14 @@ def pair_xrai(net, x, target, steps):
     from saliency.core.base import INPUT_OUTPUT_GRADIENTS
 
     def call_model_function(images, call_model_args=None, expected_keys=None):
-        images = torch.tensor(images, dtype=torch.float32).permute(0, 3, 1, 2).requires_grad_(True)
+        # as PAIR's Examples_pytorch.ipynb (`PreprocessImages`): the NHWC batch transposed and copied
+        # into a new NCHW tensor; the gradients moved back to NHWC. (The notebook's /255 and
+        # normalisation are left out, the input here is normalised already; its softmax too: the
+        # score is the logit, as in our XRAI.)
+        images = torch.tensor(np.transpose(images, (0, 3, 1, 2)), dtype=torch.float32).requires_grad_(True)
         outputs = net(images)[:, target]
-        grads = torch.autograd.grad(outputs, images, grad_outputs=torch.ones_like(outputs))[0]
-        return {INPUT_OUTPUT_GRADIENTS: grads.permute(0, 2, 3, 1).detach().numpy()}
+        grads = torch.autograd.grad(outputs, images, grad_outputs=torch.ones_like(outputs))
+        return {INPUT_OUTPUT_GRADIENTS: torch.movedim(grads[0], 1, 3).detach().numpy()}
 
     image = x[0].permute(1, 2, 0).numpy()
     return XRAI().GetMask(image, call_model_function, batch_size=20, extra_parameters=XRAIParameters(steps=steps))
@@ -278,8 +282,10 @@ def lime_reference(net, x, target, samples):
     from lime.lime_image import LimeImageExplainer
 
     def batch_predict(images):
+        # as lime's PyTorch tutorial: one CHW tensor per image (its ToTensor), stacked; softmax
+        batch = torch.stack([torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float() for image in images])
         with torch.no_grad():
-            return net(torch.tensor(images, dtype=torch.float32).permute(0, 3, 1, 2)).softmax(dim=1).numpy()
+            return net(batch).softmax(dim=1).numpy()
 
     image = x[0].permute(1, 2, 0).double().numpy()
     image = (image - image.min()) / (image.max() - image.min())  # lime segments an RGB image
