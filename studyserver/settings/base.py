@@ -147,12 +147,13 @@ STIMULUS_ZIP_MAX_RATIO = env_int("STIMULUS_ZIP_MAX_RATIO", 100)
 STIMULUS_VARIANTS_MAX = env_int("STIMULUS_VARIANTS_MAX", 200)
 STIMULUS_VARIANTS_MAX_PIXELS = env_int("STIMULUS_VARIANTS_MAX_PIXELS", 8_000_000)
 
-# Researchers authenticate with a token (POST /api/v1/auth/token/, or `manage.py drf_create_token
-# <username>`) or the session of the login page. Token first, so an anonymous call gets 401 with
-# `WWW-Authenticate: Token` rather than a bare 403.
 # A token stops working API_TOKEN_TTL_DAYS after it was made (0 = never); asking again with username
 # and password then makes a new one (studyserver/authentication.py).
 API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 30)
+
+# Researchers authenticate with a token (POST /api/v1/auth/token/, or `manage.py drf_create_token
+# <username>`) or the session of the login page. Token first, so an anonymous call gets 401 with
+# `WWW-Authenticate: Token` rather than a bare 403.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "studyserver.authentication.ExpiringTokenAuthentication",
