@@ -5,7 +5,6 @@ or stored twice, even when every submit is sent twice at the same moment."""
 from __future__ import annotations
 
 import json
-import random
 import threading
 import time
 import urllib.error
@@ -55,24 +54,35 @@ class Ledger:
         self.refused_at_start = 0
         self.unserved = 0  # consented, but the study had nothing left for them
         self.abandoned: list[str] = []
+        self.to_abandon = 0  # how many of the next participants served a first trial leave with it
         self.errors: list[str] = []
 
     def note(self, key: str, status: int) -> None:
         with self.lock:
             self.answers.setdefault(key, []).append(status)
 
+    def leaves(self, token: str) -> bool:
+        """Whether this participant, just served a first trial, is one who leaves holding it."""
+        with self.lock:
+            if self.to_abandon <= 0:
+                return False
+            self.to_abandon -= 1
+            self.abandoned.append(token)
+            return True
 
-def participant_session(base: str, slug: str, ledger: Ledger, barrier: threading.Barrier, abandon: bool) -> None:
+
+def participant_session(base: str, slug: str, ledger: Ledger, barrier: threading.Barrier) -> None:
     try:
-        _session(base, slug, ledger, barrier, abandon)
+        _session(base, slug, ledger, barrier)
     except Exception as exc:  # noqa: BLE001 - reported by the test, not lost in a thread
         ledger.errors.append(f"{type(exc).__name__}: {exc}")
         barrier.abort()
 
 
-def _session(base: str, slug: str, ledger: Ledger, barrier: threading.Barrier, abandon: bool) -> None:
+def _session(base: str, slug: str, ledger: Ledger, barrier: threading.Barrier) -> None:
     """Consent, then take trials until done; every submit is sent twice at once (a double click, or
-    a retry racing the first attempt). An abandoning participant leaves holding their first trial.
+    a retry racing the first attempt). The first `ledger.to_abandon` participants served a trial leave
+    holding it (which ones are served is the race's choice; that some leave is not).
     Everyone consents at the same moment, then asks for a first trial at the same moment."""
     barrier.wait()
     status, body = http("POST", f"{base}/api/v1/studies/{slug}/participants/", {"consent": True})
@@ -97,9 +107,7 @@ def _session(base: str, slug: str, ledger: Ledger, barrier: threading.Barrier, a
                     ledger.unserved += 1
             return
         trial = body["trial"]
-        if abandon:
-            with ledger.lock:
-                ledger.abandoned.append(token)
+        if answered == 0 and ledger.leaves(token):
             return
         payload = paint((5, 5, 40, 40)) if trial["task_kind"] == "paint" else bubble([[5, 5, 100], [30, 30, 900]])
         submit = {"client_uuid": str(uuid.uuid4()), "payload": payload, "duration_ms": 1000}
@@ -114,11 +122,10 @@ def _session(base: str, slug: str, ledger: Ledger, barrier: threading.Barrier, a
         answered += 1
 
 
-def arrive_together(base: str, slug: str, ledger: Ledger, n: int, abandon_fraction: float = 0.0) -> None:
+def arrive_together(base: str, slug: str, ledger: Ledger, n: int, abandon: int = 0) -> None:
+    ledger.to_abandon = abandon
     barrier = threading.Barrier(n)
-    rng = random.Random(n)
-    threads = [threading.Thread(target=participant_session, args=(base, slug, ledger, barrier, rng.random() < abandon_fraction))
-               for _ in range(n)]
+    threads = [threading.Thread(target=participant_session, args=(base, slug, ledger, barrier)) for _ in range(n)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -147,13 +154,14 @@ def test_many_participants_at_once_fill_every_stimulus_to_exactly_n(live_server,
     main = list(Stimulus.objects.filter(study=study, role="main").values_list("id", flat=True))
     assert len(main) == 6  # capacity: 6 stimuli x N=3 x 2 kinds = 36 slots, K=3 each
 
-    # Phase 1: 30 arrive at once; a fifth of them leave with their first trial still leased.
+    # Phase 1: 30 arrive at once; the first 4 served (a third of the 12 the study can take) leave with
+    # their first trial still leased.
     ledger = Ledger()
-    arrive_together(live_server.url, study.slug, ledger, 30, abandon_fraction=0.2)
+    arrive_together(live_server.url, study.slug, ledger, 30, abandon=4)
     assert not ledger.errors, ledger.errors[:5]
     held = slots(study)
     assert max(held.values()) <= N, held
-    assert len(ledger.abandoned) >= 2
+    assert len(ledger.abandoned) == 4
 
     # 30 minutes later: the abandoned leases have run out. Phase 2: 25 more arrive at once.
     Trial.objects.filter(participant__token__in=ledger.abandoned, status=Trial.Status.ASSIGNED).update(
