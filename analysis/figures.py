@@ -104,16 +104,24 @@ def reliability_curves(
         colour = COLOURS[i % len(COLOURS)]
         for _sid, k_kind, m, points in stimuli:
             if (k_kind, m) == (kind, metric) and points:
-                ax.plot([p[0] for p in points], [np.nan if p[1] is None else p[1] for p in points], color=colour, alpha=0.15, linewidth=0.8)
+                ax.plot([p[0] for p in points], [np.nan if p[1] is None else p[1] for p in points], color=colour, alpha=0.15, linewidth=0.8,
+                        marker="o" if len(points) == 1 else None, markersize=3)  # one k: a dot, not an invisible line
         points = curves[(kind, metric)]
         ks = [p.k for p in points]
         ax.plot(ks, [p.summary.mean for p in points], color=colour, linewidth=2.2, marker="o", label=f"{kind}: mean over stimuli")
         ax.fill_between(ks, [p.summary.ci_low for p in points], [p.summary.ci_high for p in points], color=colour, alpha=0.2)
+        if len(ks) == 1:  # a band needs two k to show: the CI as an error bar instead
+            mean = points[0].summary.mean
+            ax.errorbar(ks, [mean], yerr=[[mean - points[0].summary.ci_low], [points[0].summary.ci_high - mean]],
+                        color=colour, capsize=4, linewidth=1.2)
+    all_k = [p.k for kind in kinds for p in curves[(kind, metric)]]
+    if all_k and max(all_k) - min(all_k) < 2:  # too few k for integer ticks: widen to whole participants
+        ax.set_xlim(min(all_k) - 1, max(all_k) + 1)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("participants per half (k)")
     ax.set_ylabel(f"{METRIC_LABELS.get(metric, metric)} between two halves")
     ax.set_title("How many participants are enough: split-half reliability vs k\n"
-                 "thin lines: stimuli; thick: mean over stimuli; band: its 95% bootstrap CI", fontsize=9)
+                 "thin lines: stimuli; thick: mean over stimuli; band (a bar at one k): its 95% bootstrap CI", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, frameon=False)
     return _bytes(fig, fmt)
