@@ -206,7 +206,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Celery (namespace CELERY): JSON only, explicit limits, long jobs on their own queue.
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost//")  # a host, or kombu warns "No hostname"
 _BROKER_DIR = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
