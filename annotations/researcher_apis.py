@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from explain.methods import METHODS
-from explain.zoo import REGISTRY
+from explain.zoo import REGISTRY, model_unavailable
 from studyserver.authentication import token_expired, token_expires
 from studyserver.errors import InvalidInput
 from studyserver.throttling import LoginThrottle
@@ -349,7 +349,10 @@ class ExplainOptionsApi(ResearcherApi):
     """The models and explanation methods (with their parameters and defaults) a study may use."""
 
     class Output(serializers.Serializer):
-        models = inline_serializer("ModelOption", {"key": serializers.CharField(), "description": serializers.CharField()}, many=True)
+        models = inline_serializer("ModelOption", {
+            "key": serializers.CharField(), "description": serializers.CharField(),
+            "unavailable": serializers.CharField(help_text="why this server cannot run the model (missing package or weights); empty when it can"),
+        }, many=True)
         methods = inline_serializer("MethodOption", {
             "key": serializers.CharField(), "defaults": serializers.DictField(), "docs": serializers.DictField(),
         }, many=True)
@@ -357,7 +360,7 @@ class ExplainOptionsApi(ResearcherApi):
     @extend_schema(responses={200: Output, **errors()})
     def get(self, request):
         body = {
-            "models": [{"key": e.key, "description": e.description} for e in REGISTRY.values()],
+            "models": [{"key": e.key, "description": e.description, "unavailable": model_unavailable(e.key)} for e in REGISTRY.values()],
             "methods": [{"key": m.key, "defaults": m.defaults, "docs": m.docs} for m in METHODS.values()],
         }
         return Response(self.Output(body).data)

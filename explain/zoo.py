@@ -175,6 +175,16 @@ def model_weights_hash(key: str) -> str:
     return _hash_cache[cache_key]
 
 
+def model_unavailable(key: str) -> str:
+    """Why a registered model cannot be used on this server, '' when it can: the same check that
+    refuses it in a study's explain_config (its weights file; loading it when it names no file)."""
+    try:
+        model_weights_hash(key)
+    except ModelUnavailable as exc:
+        return str(exc)
+    return ""
+
+
 def model_load(key: str, device: torch.device | None = None) -> ZooModel:
     """The model in eval mode on `device` (CUDA when available), loaded once per process."""
     entry = registry_entry(key)

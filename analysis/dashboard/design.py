@@ -17,7 +17,7 @@ from annotations.services import studies as study_services
 from studyserver.errors import DomainError
 
 from .access import study_or_404
-from .forms import ImageUploadForm, StudyForm, VariantsForm, ZipUploadForm
+from .forms import ImageUploadForm, StudyForm, VariantsForm, ZipUploadForm, explain_choices
 
 
 def _refused(request, form, exc: DomainError, what: str) -> None:
@@ -45,7 +45,7 @@ def study_new(request):
             messages.success(request, f"Draft study {study.slug} created. Add stimuli below, preview it, then launch it.")
             return _back(study.slug)
     status = 400 if request.method == "POST" else 200
-    return render(request, "analysis/study_form.html", {"form": form, "study": None}, status=status)
+    return render(request, "analysis/study_form.html", {"form": form, "study": None, "explain_choices": explain_choices()}, status=status)
 
 
 @login_required
@@ -63,7 +63,7 @@ def study_settings(request, slug: str):
         else:
             messages.success(request, "Settings saved.")
             return _back(study.slug)
-    context = {"form": form, "study": study, "editable": editable}
+    context = {"form": form, "study": study, "editable": editable, "explain_choices": explain_choices()}
     return render(request, "analysis/study_form.html", context, status=400 if request.method == "POST" else 200)
 
 

@@ -10,9 +10,26 @@ from django import forms
 from annotations.corruptions import CORRUPTIONS, SEVERITIES
 from annotations.models import StimulusRole, Study, TaskKind
 from annotations.services.studies import DEFAULT_EXPLAIN_CONFIG, EDITABLE
+from explain.methods import METHODS
+from explain.zoo import model_keys, model_unavailable, registry_entry
 
 TEXTAREA = forms.Textarea(attrs={"rows": 4})
 JSON_AREA = forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "class": "mono"})
+
+METHOD_LABELS = {
+    "gradient": "Gradient (vanilla saliency)", "smoothgrad": "SmoothGrad", "integrated_gradients": "Integrated Gradients",
+    "guided_backprop": "Guided Backprop", "gradcam": "Grad-CAM", "guided_gradcam": "Guided Grad-CAM", "xrai": "XRAI",
+    "rise": "RISE", "lime": "LIME", "fem": "FEM", "occlusion": "Occlusion",
+}
+
+
+def explain_choices() -> dict:
+    """What the design form's model x method picker offers: every registered model, with why it cannot
+    be chosen where its weights are missing (the same check that refuses it in explain_config), and
+    every method with its default parameters. The picker edits the JSON field; the JSON stays the truth."""
+    models = [{"key": key, "description": registry_entry(key).description, "unavailable": model_unavailable(key)} for key in model_keys()]
+    methods = [{"key": m.key, "label": METHOD_LABELS.get(m.key, m.key), "defaults": m.defaults} for m in METHODS.values()]
+    return {"models": models, "methods": methods}
 
 
 class StudyForm(forms.Form):
@@ -29,7 +46,9 @@ class StudyForm(forms.Form):
     redirect_url = forms.URLField(required=False, assume_scheme="https", label="Redirect URL", help_text="where finished participants are sent (e.g. Prolific)")
     task_params = forms.JSONField(required=False, widget=JSON_AREA, label="Task parameters (JSON)",
                                   help_text='{task kind: {parameter: value}}, e.g. {"bubble": {"bubble_radius": 30}}; docs/tasks.md')
-    explain_config = forms.JSONField(widget=JSON_AREA, label="Models and methods (JSON)", help_text='[{"model", "method", "params"}]; see /api/v1/explain/options/')
+    explain_config = forms.JSONField(widget=JSON_AREA, label="Models and methods (JSON)",
+                                     help_text='[{"model", "method", "params"}]: tick them in the table, or write them here with '
+                                               'parameters (empty params: the defaults); see /api/v1/explain/options/')
 
     def __init__(self, *args, study: Study | None = None, editable: tuple[str, ...] = EDITABLE, **kwargs):
         model = study or Study()

@@ -115,6 +115,43 @@ def test_gallery_of_a_scored_study(live_server, make_study, chromium_path):
     assert "of chelsea.png" in variant_caption
 
 
+def test_models_and_methods_are_picked_in_a_table_that_writes_the_json(live_server, researcher, make_study, chromium_path):
+    """The picker edits the JSON field, the JSON (with parameters) re-ticks the picker, and what is saved
+    is what the JSON says; once the study is live the picker is greyed out with the field."""
+    lite0 = "#explain-picker input[value='efficientnet_lite0:{}']"
+    live = make_study(launch=True)
+    with chromium_page(chromium_path, **DESKTOP) as page:
+        log_in(page, live_server.url, researcher.username, "/dashboard/new-study/")
+        page.fill("#id_title", "Picked methods")
+        default_ticked = page.is_checked(lite0.format("gradcam"))
+        page.check(lite0.format("smoothgrad"))
+        page.check(lite0.format("occlusion"))
+        page.uncheck(lite0.format("gradcam"))
+        after_ticks = json.loads(page.input_value("#id_explain_config"))
+        # parameters written by hand: the box follows the JSON, and unticking removes the entry
+        page.fill("#id_explain_config", '[{"model": "efficientnet_lite0", "method": "rise", "params": {"n_masks": 500}}, '
+                                        '{"model": "efficientnet_lite0", "method": "occlusion", "params": {}}')
+        broken_note = page.inner_text(".picker-note")
+        boxes_while_broken = page.is_disabled(lite0.format("rise"))
+        page.fill("#id_explain_config", '[{"model": "efficientnet_lite0", "method": "rise", "params": {"n_masks": 500}}, '
+                                        '{"model": "efficientnet_lite0", "method": "occlusion", "params": {}}]')
+        follows = (page.is_checked(lite0.format("rise")), page.is_checked(lite0.format("smoothgrad")))
+        page.uncheck(lite0.format("occlusion"))
+        page.locator("#explain-picker").scroll_into_view_if_needed()
+        shot(page, "dashboard-12-method-picker")
+        page.click("#study-save")
+        page.wait_for_selector("#design")
+        page.goto(f"{live_server.url}/dashboard/studies/{live.slug}/settings/")
+        live_boxes = page.locator("#explain-picker input").evaluate_all("els => els.map(e => [e.value, e.checked, e.disabled])")
+    assert default_ticked
+    assert after_ticks == [{"model": "efficientnet_lite0", "method": m, "params": {}} for m in ("smoothgrad", "occlusion")]
+    assert "does not parse" in broken_note and boxes_while_broken
+    assert follows == (True, False)
+    saved = researcher.studies.get(title="Picked methods")
+    assert saved.explain_config == [{"model": "efficientnet_lite0", "method": "rise", "params": {"n_masks": 500}}]
+    assert ["efficientnet_lite0:gradcam", True, True] in live_boxes and all(disabled for _, _, disabled in live_boxes)
+
+
 def test_preview_takes_the_study_and_stores_nothing(live_server, make_study, chromium_path):
     study = make_study(launch=True)
     counts = (Participant.objects.count(), Trial.objects.count(), Response.objects.count())

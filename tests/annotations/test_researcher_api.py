@@ -2,6 +2,7 @@
 zip uploads, variants, progress, scores, sharing and permissions."""
 import datetime
 import io
+import json
 import uuid
 from pathlib import Path
 
@@ -407,6 +408,23 @@ def test_catalogues_of_corruptions_and_explanation_options(api):
     options = api.get(url("api-explain-options")).json()
     assert "efficientnet_lite0" in [m["key"] for m in options["models"]]
     assert {"key": "gradcam", "defaults": {"layer": "features"}} .items() <= next(m for m in options["methods"] if m["key"] == "gradcam").items()
+
+
+def test_explanation_options_say_which_models_this_server_cannot_run_and_why(api, monkeypatch, tmp_path):
+    from explain import zoo
+
+    missing = tmp_path / "absent-weights.pth"
+    monkeypatch.setitem(zoo.REGISTRY, "absent_net", zoo.RegistryEntry(
+        key="absent_net", description="a model whose weights are not here", build=zoo.REGISTRY["efficientnet_lite0"].build,
+        weights_path=lambda: missing))
+    models = {m["key"]: m for m in api.get(url("api-explain-options")).json()["models"]}
+    assert models["efficientnet_lite0"]["unavailable"] == ""
+    assert str(missing) in models["absent_net"]["unavailable"]
+    # the same reason refuses it in a study's models and methods
+    answer = api.post(url("api-studies"), {"title": "t", "task_kinds": ["paint"], "participants_per_stimulus": 1,
+                                           "stimuli_per_participant": 1, "consent_text": "ok",
+                                           "explain_config": [{"model": "absent_net", "method": "gradcam"}]}, format="json")
+    assert answer.status_code == 400 and str(missing) in json.dumps(answer.json())
 
 
 # --- progress and scores -------------------------------------------------------------------------
