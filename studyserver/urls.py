@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.http import JsonResponse
+from django.http import HttpResponsePermanentRedirect, JsonResponse
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -12,9 +13,16 @@ def healthz(_request):
     return JsonResponse({"ok": True})
 
 
+def favicon(_request):
+    """The site's icon (resolved per request: a manifest storage knows the hashed name only after collectstatic)."""
+    return HttpResponsePermanentRedirect(static("studyserver/favicon.svg"))
+
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/dashboard/", permanent=False)),
     path("healthz", healthz, name="healthz"),
+    # pages that do not name an icon (admin, API docs) make browsers ask for /favicon.ico
+    path("favicon.ico", favicon),
     path("admin/login/", login_throttled(admin.site.login)),  # before admin/: the same view, rate-limited
     path("admin/", admin.site.urls),
     path("accounts/login/", login_throttled(auth_views.LoginView.as_view()), name="login"),

@@ -29,6 +29,7 @@ PUBLIC, PARTICIPANT, RESEARCHER, ADMIN = "public", "participant", "researcher", 
 CLASSIFIED = {
     "": PUBLIC,  # redirect to the dashboard (which then asks for a login)
     "healthz": PUBLIC,
+    "favicon.ico": PUBLIC,  # a redirect to the static icon
     "admin/login/": PUBLIC,  # rate-limited (studyserver/throttling.py)
     "admin/logout/": PUBLIC,
     "accounts/login/": PUBLIC,
