@@ -6,10 +6,12 @@ import json
 import re
 
 from django import forms
+from django.utils.html import format_html
 
 from annotations.corruptions import CORRUPTIONS, SEVERITIES
 from annotations.models import StimulusRole, Study, TaskKind
 from annotations.services.studies import DEFAULT_EXPLAIN_CONFIG, EDITABLE
+from annotations.task_params import TaskParamsInvalid, task_params_resolve
 from explain.methods import METHODS
 from explain.zoo import model_keys, model_unavailable, registry_entry
 
@@ -44,8 +46,8 @@ class StudyForm(forms.Form):
     instructions_text = forms.CharField(widget=TEXTAREA, required=False, help_text="shown above the task's own instructions")
     completion_code = forms.CharField(max_length=64, required=False, help_text="made at launch if empty")
     redirect_url = forms.URLField(required=False, assume_scheme="https", label="Redirect URL", help_text="where finished participants are sent (e.g. Prolific)")
-    task_params = forms.JSONField(required=False, widget=JSON_AREA, label="Task parameters (JSON)",
-                                  help_text='{task kind: {parameter: value}}, e.g. {"bubble": {"bubble_radius": 30}}; docs/tasks.md')
+    task_params = forms.JSONField(required=False, widget=JSON_AREA, label="Task parameters (JSON)")
+    TASK_PARAMS_HELP = '{task kind: {parameter: value}}, e.g. {"bubble": {"bubble_radius": 40}}; only what differs from the defaults; docs/tasks.md'
     explain_config = forms.JSONField(widget=JSON_AREA, label="Models and methods (JSON)",
                                      help_text='[{"model", "method", "params"}]: tick them in the table, or write them here with '
                                                'parameters (empty params: the defaults); see /api/v1/explain/options/')
@@ -56,8 +58,21 @@ class StudyForm(forms.Form):
         if study is None:
             initial.update(slug="", title="", explain_config=DEFAULT_EXPLAIN_CONFIG)
         super().__init__(*args, initial=initial, **kwargs)
+        self.fields["task_params"].help_text = self._task_params_help(study)
         for name, field in self.fields.items():
             field.disabled = name not in editable
+
+    def _task_params_help(self, study: Study | None) -> str:
+        """The field's help, with every parameter a participant's trial gets: the defaults for a new
+        study, the study's own settings with the defaults filled in for an existing one."""
+        try:
+            resolved = task_params_resolve(study.task_params if study else {})
+        except TaskParamsInvalid:  # not stored that way (the service validates), but never a 500 for it
+            return self.TASK_PARAMS_HELP
+        lines = ",\n".join(f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in resolved.items())
+        summary = "What participants get: these settings with the defaults filled in" if study else "The defaults: what {} means"
+        return format_html('{}<details class="resolved" id="task-params-resolved"><summary>{}</summary><pre>{{\n{}\n}}</pre></details>',
+                           self.TASK_PARAMS_HELP, summary, lines)
 
     def settings(self) -> dict:
         """The settings that may change (disabled fields keep their value and are left out)."""

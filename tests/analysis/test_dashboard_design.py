@@ -80,6 +80,20 @@ def test_settings_of_a_draft_then_only_the_running_ones(owner, make_study):
     assert (study.title, study.consent_text, study.slug, study.participants_per_stimulus) == ("Live now", "New consent", study.slug, 9)
 
 
+def test_the_task_parameters_field_shows_what_participants_get(owner, make_study):
+    """New study: the defaults; an existing one: its own settings with the defaults filled in."""
+    new = page_text(owner.get(reverse("dashboard-study-new")))
+    study = make_study(task_kinds=["bubble"], task_params={"bubble": {"bubble_radius": 40}})
+    own = page_text(owner.get(reverse("dashboard-study-settings", args=[study.slug])))
+
+    def resolved(page: str) -> str:
+        return re.search(r'<details class="resolved" id="task-params-resolved">(.*?)</details>', page, re.S).group(1)
+
+    assert "The defaults" in resolved(new) and "&quot;bubble_radius&quot;: 30.0" in resolved(new)
+    assert "these settings with the defaults filled in" in resolved(own)
+    assert "&quot;bubble_radius&quot;: 40.0" in resolved(own) and "&quot;min_clicks&quot;: 2" in resolved(own)
+
+
 def test_a_view_share_cannot_change_anything(make_study, django_user_model):
     study = make_study()
     viewer = django_user_model.objects.create_user(username="viewer")
