@@ -61,6 +61,16 @@ def duration_text(seconds: int) -> str:
 
 
 @register.filter
+def unsteady(summary) -> bool:
+    """Whether a normalised score's 95% CI is wider than twice the floor-to-ceiling range (2 on the
+    normalised scale) or unbounded: then ceiling and floor lie too close together, for the stimuli and
+    participants there are, to say where between them the model is."""
+    if summary is None or summary.n < 2:
+        return False
+    return not (math.isfinite(summary.ci_low) and math.isfinite(summary.ci_high)) or summary.ci_high - summary.ci_low > 2
+
+
+@register.filter
 def estimate_text(progress: dict) -> str:
     """The estimated completion in words (analysis/static/analysis/dashboard.js writes the same)."""
     estimate = progress["estimate"]

@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from analysis.templatetags.dashboard_tags import duration_text, estimate_text
+from analysis.templatetags.dashboard_tags import duration_text, estimate_text, unsteady
 from annotations import researcher_selectors
 from annotations.models import Participant, Response, Study, StudyShare, Trial
 from annotations.services import participation, studies
@@ -267,3 +267,12 @@ def test_estimate_in_words():
     assert "no estimate" in estimate_text(base)
     assert estimate_text(base | {"responses": {"done": 0, "target": 0}}).startswith("No target yet")
     assert estimate_text(base | {"estimate": {"remaining": 0, "seconds_left": None}}).startswith("Complete")
+
+
+def test_a_normalised_score_is_marked_unsteady_when_its_ci_outgrows_the_floor_to_ceiling_range():
+    from analysis.statistics import EMPTY, Summary
+
+    nan = float("nan")
+    assert not unsteady(Summary(7, 0.6, 0.2, 0.3, 0.9)) and not unsteady(Summary(7, 0.6, 0.2, -0.35, 1.6))
+    assert unsteady(Summary(2, -193.9, 50.0, -193.9, 19.5)) and unsteady(Summary(3, 0.5, nan, nan, nan))
+    assert not unsteady(Summary(1, 4.0, nan, nan, nan)) and not unsteady(EMPTY) and not unsteady(None)
