@@ -3,13 +3,14 @@ of a metric with 95% CIs and the human ceiling, and reliability curves. Pure: ro
 from __future__ import annotations
 
 import io
+import textwrap
 from typing import Iterable
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .reports import FAITHFULNESS, LOWER_BETTER, METRIC_LABELS, CurvePoint, ReliabilityRow, SummaryRow
+from .reports import FAITHFULNESS, LOWER_BETTER, METRIC_LABELS, CurvePoint, ReliabilityRow, SummaryRow, params_label
 
 FORMATS = {"png": "image/png", "svg": "image/svg+xml"}
 COLOURS = ["#2457c5", "#d9730d", "#2e8540", "#b42318", "#7a4bbd", "#0f8a8a", "#8a6d0f", "#5b6676"]
@@ -38,11 +39,21 @@ def _ceiling_of(reliability: Iterable[ReliabilityRow], series: tuple, metric: st
     return None
 
 
-def metric_bars(rows: list[SummaryRow], metric: str, reliability: Iterable[ReliabilityRow], fmt: str, *, title: str = "") -> bytes:
+def params_changed(params: str, defaults: dict) -> str:
+    """A params label (reports.params_label) without the entries that equal the method's defaults."""
+    if params == "default":
+        return ""
+    same = {params_label({key: value}) for key, value in defaults.items()}
+    return ", ".join(token for token in params.split(", ") if token not in same)
+
+
+def metric_bars(rows: list[SummaryRow], metric: str, reliability: Iterable[ReliabilityRow], fmt: str, *, title: str = "",
+                method_defaults: dict[str, dict] | None = None) -> bytes:
     """Bars: x = model/method/params, one bar per (task kind, condition) series, error bars = the
     bootstrap 95% CI of the mean over stimuli. Over each bar, a black tick marks the study's human
     ceiling of its series and a grey tick its floor. Insertion/deletion do not depend on the task
-    kind: one series per condition."""
+    kind: one series per condition. Labels name the model only when there are several (else the
+    title does) and only the parameters that differ from `method_defaults` (method key -> defaults)."""
     faith = metric in FAITHFULNESS
     reliability = list(reliability)
 
@@ -55,7 +66,13 @@ def metric_bars(rows: list[SummaryRow], metric: str, reliability: Iterable[Relia
     groups = sorted({(r.model_key, r.method_key, r.params) for r in rows})
     series = sorted({(None if faith else r.task_kind, r.condition) for r in rows}, key=lambda s: (s[0] or "", s[1]))
     cells = {((r.model_key, r.method_key, r.params), (None if faith else r.task_kind, r.condition)): value(r) for r in rows}
-    fig = Figure(figsize=(max(5.5, 0.55 * len(groups) * len(series) + 2.0), 4.4))
+    models = sorted({model for model, _, _ in groups})
+    labels = []
+    for model, method, params in groups:
+        changed = params_changed(params, (method_defaults or {}).get(method, {}))
+        labels.append("\n".join([method] + ([model] if len(models) > 1 else []) + ([textwrap.fill(changed, 20)] if changed else [])))
+    label_lines = max(label.count("\n") + 1 for label in labels)
+    fig = Figure(figsize=(max(5.5, len(groups) * max(0.55 * len(series), 1.0) + 2.0), 4.4))
     ax = fig.add_subplot()
     width = 0.8 / len(series)
     x = np.arange(len(groups))
@@ -75,13 +92,14 @@ def metric_bars(rows: list[SummaryRow], metric: str, reliability: Iterable[Relia
                 ax.hlines([level] * len(centres), centres - width * 0.48, centres + width * 0.48, colors=colour, linewidth=2.2,
                           label=None if marked[name] else f"human {name} of the series", zorder=3)
                 marked[name] = True
-    ax.set_xticks(x, [f"{method}\n{model}" + ("" if params == "default" else f"\n{params}") for model, method, params in groups], fontsize=8)
+    ax.set_xticks(x, labels, fontsize=8)
     direction = "lower is better" if metric in LOWER_BETTER else "higher is better"
     ax.set_ylabel(f"{METRIC_LABELS.get(metric, metric)} ({direction})", fontsize=9)
-    ax.set_title(f"{title or METRIC_LABELS.get(metric, metric)}\nmean over stimuli; error bars: 95% bootstrap CI", fontsize=9)
+    of_model = f"{models[0]}; " if len(models) == 1 else ""
+    ax.set_title(f"{title or METRIC_LABELS.get(metric, metric)}\n{of_model}mean over stimuli; error bars: 95% bootstrap CI", fontsize=9)
     ax.axhline(0, color="#1d2430", linewidth=0.6)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16 - 0.04 * any(p != "default" for *_, p in groups)),
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08 - 0.04 * label_lines),
               ncol=min(4, len(series) + 2), frameon=False)
     return _bytes(fig, fmt)
 

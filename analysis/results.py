@@ -12,6 +12,7 @@ import zipfile
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 
 from annotations.models import Study
+from explain.methods import METHODS
 from studyserver.errors import InvalidInput, NotFound
 
 from . import exports, figures, report_data, reports
@@ -62,7 +63,8 @@ def figure_response(study: Study, name: str, fmt: str, *, download: bool = False
     kind, _, metric = name.partition("-")
     data = report_data.study_report(study)
     if kind == "bars" and metric in FIGURE_METRICS:
-        body = figures.metric_bars(data.rows, metric, data.reliability, fmt, title=f"{study.title}: {METRIC_LABELS[metric]}")
+        body = figures.metric_bars(data.rows, metric, data.reliability, fmt, title=f"{study.title}: {METRIC_LABELS[metric]}",
+                                   method_defaults={key: method.defaults for key, method in METHODS.items()})
     elif kind == "curves" and metric in CURVE_METRICS:
         body = figures.reliability_curves(data.curves, report_data.curve_records(study), metric, fmt)
     else:
