@@ -9,6 +9,7 @@ from django.core.cache import cache
 from django.db.models import Count, Max, Min, Sum
 
 from annotations.models import Stimulus, StimulusRole, Study
+from annotations.researcher_selectors import stimulus_jobs
 from explain.models import ExplanationJob
 
 from . import reports
@@ -28,14 +29,12 @@ def score_records(study: Study) -> list[ScoreRecord]:
 
 
 def job_records(study: Study) -> list[JobRecord]:
-    """Every DONE model map of each main stimulus' image (a job serves all stimuli with that image)."""
-    stimuli = list(_main(study).values_list("id", "condition", "sha256"))
-    by_sha: dict[str, list] = {}
-    for sha, model, method, params, ins, dele in ExplanationJob.objects.filter(
-        image_sha256__in={s[2] for s in stimuli}, status=ExplanationJob.Status.DONE, map__isnull=False
-    ).values_list("image_sha256", "model_key", "method_key", "params", "map__insertion_auc", "map__deletion_auc"):
-        by_sha.setdefault(sha, []).append((model, method, params_label(params), ins, dele))
-    return [JobRecord(sid, condition, *job) for sid, condition, sha in stimuli for job in by_sha.get(sha, [])]
+    """Every DONE model map of each main stimulus' own jobs (`stimulus_jobs`: the study's models and
+    methods, the stimulus' target; a job serves every stimulus that asks for exactly it)."""
+    stimuli = list(_main(study))
+    jobs = stimulus_jobs(study=study, stimuli=stimuli, done=True)
+    return [JobRecord(s.pk, s.condition, job.model_key, job.method_key, params_label(job.params), job.map.insertion_auc,
+                      job.map.deletion_auc) for s in stimuli for job in jobs[s.pk]]
 
 
 def ceiling_records(study: Study) -> list[CeilingRecord]:

@@ -14,13 +14,14 @@ import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 from statistics import mean, stdev
+from typing import Iterable
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from analysis.models import Score
 from explain.models import ExplanationJob
-from explain.services import explain_config_resolve, params_hash
+from explain.services import explain_config_resolve, job_target, params_hash
 from studyserver.errors import InvalidInput, NotFound, PermissionDenied
 
 from .models import Participant, Response, Stimulus, StimulusRole, Study, StudyShare, Trial
@@ -87,6 +88,22 @@ def study_jobs(*, study: Study) -> QuerySet[ExplanationJob]:
         for entry in study.explain_config or []:
             wanted |= Q(model_key=entry.get("model", "efficientnet_lite0"), method_key=entry.get("method"))
     return ExplanationJob.objects.filter(wanted, image_sha256__in=shas)
+
+
+def stimulus_jobs(*, study: Study, stimuli: Iterable[Stimulus], done: bool = False) -> dict[int, list[ExplanationJob]]:
+    """Each stimulus' own explanation jobs (by stimulus id, ordered by model, method, id): of its
+    image, for one of the study's configured models and methods, and for its target (its label, or -1
+    for the top prediction). A job is shared by every stimulus that asks for exactly it, so a map that
+    another study made of the same image, for another label or method, is not this study's.
+    done: only finished jobs with a stored map."""
+    stimuli = list(stimuli)
+    jobs = study_jobs(study=study).filter(image_sha256__in={s.sha256 for s in stimuli})
+    if done:
+        jobs = jobs.filter(status=ExplanationJob.Status.DONE, map__isnull=False)
+    by_image_target: dict[tuple[str, int], list[ExplanationJob]] = defaultdict(list)
+    for job in jobs.select_related("map").order_by("model_key", "method_key", "id"):
+        by_image_target[(job.image_sha256, job.target)].append(job)
+    return {s.pk: by_image_target.get((s.sha256, job_target(s)), []) for s in stimuli}
 
 
 def _responses_included(study: Study) -> QuerySet[Response]:

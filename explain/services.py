@@ -35,6 +35,11 @@ PERMANENT_ERRORS = (InvalidParams, UnknownMethod, UnknownModel, ModelUnavailable
 CONFIG_FIELDS = {"model", "method", "params"}
 
 
+def job_target(stimulus: Stimulus) -> int:
+    """The class a stimulus' explanation jobs explain: its label, or -1 (the model's top prediction)."""
+    return stimulus.class_index if stimulus.class_index is not None else -1
+
+
 def params_hash(params: dict) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
@@ -79,7 +84,7 @@ def explanation_jobs_create(*, study: Study) -> list[ExplanationJob]:
                 weights_hash=weights,
                 method_key=method_key,
                 params_hash=params_hash(params),
-                target=stimulus.class_index if stimulus.class_index is not None else -1,
+                target=job_target(stimulus),
                 defaults={"stimulus": stimulus, "params": params},
             )
             if created:

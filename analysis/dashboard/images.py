@@ -6,8 +6,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from PIL import Image
 
+from annotations import researcher_selectors
 from annotations.models import Stimulus
-from explain.models import ExplanationJob
 
 from .. import services
 from ..models import HumanMap
@@ -33,7 +33,8 @@ def _human_mean(stimulus: Stimulus, task_kind: str):
 
 
 def _model_map(stimulus: Stimulus, job_id: int):
-    job = ExplanationJob.objects.filter(pk=job_id, image_sha256=stimulus.sha256, status="done").select_related("map").first()
+    own = researcher_selectors.stimulus_jobs(study=stimulus.study, stimuli=[stimulus], done=True)[stimulus.pk]
+    job = next((job for job in own if job.pk == job_id), None)
     if job is None:
         raise Http404("no finished map")
     try:

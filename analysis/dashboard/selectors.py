@@ -91,16 +91,13 @@ def study_gallery(*, study: Study, stimulus_ids: list[int] | None = None) -> lis
     for sid, kind, n in done.values_list("stimulus_id", "task_kind").annotate(n=Count("id")):
         answered[(sid, kind)] = n
     human_maps = {(h.stimulus_id, h.task_kind): h for h in HumanMap.objects.filter(stimulus__in=stimuli)}
-    jobs_by_sha: dict[str, list[ExplanationJob]] = {}
-    jobs = ExplanationJob.objects.filter(image_sha256__in=[s.sha256 for s in stimuli]).select_related("map")
-    for job in jobs.order_by("model_key", "method_key", "id"):
-        jobs_by_sha.setdefault(job.image_sha256, []).append(job)
+    jobs = researcher_selectors.stimulus_jobs(study=study, stimuli=stimuli)
     scores: dict[tuple[int, int], dict[str, dict[str, float | None]]] = {}
     for score in Score.objects.filter(stimulus__in=stimuli):
         scores.setdefault((score.stimulus_id, score.job_id), {}).setdefault(score.task_kind, {})[score.metric] = score.value
     rows = []
     for stimulus in stimuli:
-        models = [ModelRow(job=job, scores=scores.get((stimulus.pk, job.pk), {})) for job in jobs_by_sha.get(stimulus.sha256, [])]
+        models = [ModelRow(job=job, scores=scores.get((stimulus.pk, job.pk), {})) for job in jobs[stimulus.pk]]
         humans = [HumanRow(kind, human_maps.get((stimulus.pk, kind)), answered.get((stimulus.pk, kind), 0)) for kind in study.task_kinds]
         rows.append(StimulusRow(stimulus, humans, sum(h.n_responses for h in humans), models))
     return rows

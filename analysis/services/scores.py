@@ -8,7 +8,7 @@ import numpy as np
 from django.db import transaction
 
 from annotations.models import Stimulus
-from explain.models import ExplanationJob
+from annotations.researcher_selectors import stimulus_jobs
 
 from ..models import Score
 from ..scoring import HumanReference, metric_suite
@@ -44,15 +44,13 @@ def _model_maps(jobs) -> tuple[dict[int, np.ndarray], dict[int, str]]:
 
 @transaction.atomic
 def scores_refresh(*, stimulus_id: int) -> ScoresRefreshed:
-    """Score every DONE model map (job: model, method, params) of the stimulus' image against each of
-    its human maps, all metrics of the kind (scoring.py), in one upsert. A human map with no included
+    """Score every DONE model map of the stimulus' own jobs (its study's models and methods, its target:
+    `stimulus_jobs`) against each of its human maps, all metrics of the kind (scoring.py), in one upsert. A human map with no included
     participant loses its scores; a refused model map gets null values with the reason in `note`."""
-    stimulus = Stimulus.objects.get(pk=stimulus_id)
-    jobs = list(
-        ExplanationJob.objects.filter(image_sha256=stimulus.sha256, status=ExplanationJob.Status.DONE, map__isnull=False)
-        .select_related("map")
-        .order_by("id")
-    )
+    stimulus = Stimulus.objects.select_related("study").get(pk=stimulus_id)
+    jobs = sorted(stimulus_jobs(study=stimulus.study, stimuli=[stimulus], done=True)[stimulus.pk], key=lambda job: job.pk)
+    # scores of a job that is not this stimulus' own (another study's label or method on the same image)
+    Score.objects.filter(stimulus=stimulus).exclude(job_id__in=[job.pk for job in jobs]).delete()
     model_maps, refused = _model_maps(jobs)
     result = ScoresRefreshed(refused=refused)
     rows = []

@@ -15,6 +15,7 @@ from django.core.files.base import ContentFile
 from annotations.models import Response, Trial
 from annotations.services import participation
 from explain.models import ExplanationJob, ModelMap
+from explain.services import explain_config_resolve, job_target, params_hash
 
 
 def bubble_payload(clicks, display_width=500, display_height=400):
@@ -53,11 +54,19 @@ def npy(array) -> ContentFile:
 
 
 def model_map(stimulus, comparison, *, method="gradcam", model="efficientnet_lite0", params=None, insertion=None, deletion=None):
-    """A finished explanation job of the stimulus' image with this comparison map."""
+    """A finished explanation job of the stimulus with this comparison map, as its study asks for it:
+    the (model, method, params) is added to the study's models and methods when missing, and the job
+    carries that entry's weights and resolved-params hashes and the stimulus' target."""
     params = params or {}
-    job = ExplanationJob.objects.create(
-        stimulus=stimulus, image_sha256=stimulus.sha256, model_key=model, weights_hash="w" * 64, method_key=method,
-        params=params, params_hash=uuid.uuid4().hex, target=stimulus.class_index or 0, status=ExplanationJob.Status.DONE,
+    study = stimulus.study
+    entry = {"model": model, "method": method, "params": params}
+    if entry not in study.explain_config:
+        study.explain_config = [*study.explain_config, entry]
+        study.save(update_fields=["explain_config"])
+    [(_, weights, _, resolved)] = explain_config_resolve([entry])
+    job, _ = ExplanationJob.objects.update_or_create(  # a launched study has its pending job already
+        image_sha256=stimulus.sha256, model_key=model, weights_hash=weights, method_key=method, params_hash=params_hash(resolved),
+        target=job_target(stimulus), defaults={"stimulus": stimulus, "params": params, "status": ExplanationJob.Status.DONE},
     )
     comparison = np.asarray(comparison, dtype=np.float32)
     mm = ModelMap(job=job, height=comparison.shape[0], width=comparison.shape[1], target=job.target,

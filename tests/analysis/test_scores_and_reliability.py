@@ -35,7 +35,7 @@ def test_bubble_scores_hold_every_metric_and_equal_the_functions(bubble_study):
     stimulus = bubble_study.stimuli.first()
     _fill(bubble_study, {stimulus: [bubble_payload(_clicks_near(150, 120, s)) for s in range(4)]})
     good = model_map(stimulus, _blob(stimulus, 150, 120), method="gradcam")
-    bad = model_map(stimulus, _blob(stimulus, 20, 20), method="gradient", params={"abs": True})
+    bad = model_map(stimulus, _blob(stimulus, 20, 20), method="gradient")
     result = services.scores_refresh(stimulus_id=stimulus.pk)
     assert result.written == 2 * len(ALL_METRICS) and not result.refused
     scores = {(s.job_id, s.metric): s.value for s in Score.objects.filter(stimulus=stimulus)}
