@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from statistics import mean, stdev
 from typing import Iterable
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from analysis.models import Score
@@ -78,8 +79,13 @@ def share_list(*, study: Study) -> QuerySet[StudyShare]:
 
 
 def study_jobs(*, study: Study) -> QuerySet[ExplanationJob]:
-    """The explanation jobs of this study's main stimuli for its configured models and methods."""
-    shas = study.stimuli.filter(role=StimulusRole.MAIN).values("sha256")
+    """The explanation jobs of this study's main stimuli for its configured models and methods, each
+    for the target a main stimulus with its image asks for (`job_target`)."""
+    own = (
+        study.stimuli.filter(role=StimulusRole.MAIN, sha256=OuterRef("image_sha256"))
+        .annotate(job_target=Coalesce("class_index", Value(-1)))
+        .filter(job_target=OuterRef("target"))
+    )
     wanted = Q(pk__in=[])
     try:
         for model_key, weights, method_key, params in explain_config_resolve(study.explain_config or []):
@@ -87,7 +93,7 @@ def study_jobs(*, study: Study) -> QuerySet[ExplanationJob]:
     except InvalidInput:  # a model or method gone from this installation: match by names only
         for entry in study.explain_config or []:
             wanted |= Q(model_key=entry.get("model", "efficientnet_lite0"), method_key=entry.get("method"))
-    return ExplanationJob.objects.filter(wanted, image_sha256__in=shas)
+    return ExplanationJob.objects.filter(wanted, Exists(own))
 
 
 def stimulus_jobs(*, study: Study, stimuli: Iterable[Stimulus], done: bool = False) -> dict[int, list[ExplanationJob]]:

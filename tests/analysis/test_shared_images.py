@@ -9,6 +9,7 @@ import pytest
 from analysis import report_data, services
 from analysis.dashboard.selectors import study_gallery
 from analysis.models import Score
+from annotations import researcher_selectors
 from tests.analysis.conftest import answer, model_map, new_participant
 from tests.conftest import paint_payload, rect_stroke
 
@@ -46,6 +47,8 @@ def test_a_study_scores_only_the_maps_it_asked_for(make_study):
     assert [(r.method_key, r.n_stimuli) for r in rows] == [("gradcam", 1)]
     assert [m.job.pk for m in study_gallery(study=cat)[0].models] == [gradcam_285.pk]
     assert {m.job.pk for m in study_gallery(study=tabby)[0].models} == {gradcam_281.pk, fem_281.pk}
+    totals = {s.slug: researcher_selectors.study_progress(study=s)["jobs"]["total"] for s in (cat, tabby, same_label)}
+    assert totals == {cat.slug: 1, tabby.slug: 2, same_label.slug: 1}
 
 
 def test_scores_of_a_job_that_is_no_longer_the_stimulus_own_are_removed(make_study):
