@@ -44,9 +44,10 @@ def _model_maps(jobs) -> tuple[dict[int, np.ndarray], dict[int, str]]:
 
 @transaction.atomic
 def scores_refresh(*, stimulus_id: int) -> ScoresRefreshed:
-    """Score every DONE model map of the stimulus' own jobs (its study's models and methods, its target:
-    `stimulus_jobs`) against each of its human maps, all metrics of the kind (scoring.py), in one upsert. A human map with no included
-    participant loses its scores; a refused model map gets null values with the reason in `note`."""
+    """Score every DONE model map of the stimulus' own jobs (its study's models and methods, its
+    target: `stimulus_jobs`) against each of its human maps, all metrics of the kind (scoring.py), in
+    one upsert. A human map with no included participant loses its scores; a refused model map gets
+    null values with the reason in `note`."""
     stimulus = Stimulus.objects.select_related("study").get(pk=stimulus_id)
     jobs = sorted(stimulus_jobs(study=stimulus.study, stimuli=[stimulus], done=True)[stimulus.pk], key=lambda job: job.pk)
     # scores of a job that is not this stimulus' own (another study's label or method on the same image)
