@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from explain.methods import METHODS
-from explain.zoo import REGISTRY, model_unavailable
+from explain.zoo import model_options
 from studyserver.authentication import token_expired, token_expires
 from studyserver.errors import InvalidInput
 from studyserver.throttling import LoginThrottle
@@ -360,7 +360,7 @@ class ExplainOptionsApi(ResearcherApi):
     @extend_schema(responses={200: Output, **errors()})
     def get(self, request):
         body = {
-            "models": [{"key": e.key, "description": e.description, "unavailable": model_unavailable(e.key)} for e in REGISTRY.values()],
+            "models": model_options(),
             "methods": [{"key": m.key, "defaults": m.defaults, "docs": m.docs} for m in METHODS.values()],
         }
         return Response(self.Output(body).data)

@@ -185,6 +185,11 @@ def model_unavailable(key: str) -> str:
     return ""
 
 
+def model_options() -> list[dict]:
+    """Every registered model as a study may choose it: key, description, and `model_unavailable`."""
+    return [{"key": e.key, "description": e.description, "unavailable": model_unavailable(e.key)} for e in REGISTRY.values()]
+
+
 def model_load(key: str, device: torch.device | None = None) -> ZooModel:
     """The model in eval mode on `device` (CUDA when available), loaded once per process."""
     entry = registry_entry(key)

@@ -13,7 +13,7 @@ from annotations.models import StimulusRole, Study, TaskKind
 from annotations.services.studies import DEFAULT_EXPLAIN_CONFIG, EDITABLE
 from annotations.task_params import TaskParamsInvalid, task_params_resolve
 from explain.methods import METHODS
-from explain.zoo import model_keys, model_unavailable, registry_entry
+from explain.zoo import model_options
 
 TEXTAREA = forms.Textarea(attrs={"rows": 4})
 JSON_AREA = forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "class": "mono"})
@@ -29,9 +29,8 @@ def explain_choices() -> dict:
     """What the design form's model x method picker offers: every registered model, with why it cannot
     be chosen where its weights are missing (the same check that refuses it in explain_config), and
     every method with its default parameters. The picker edits the JSON field; the JSON stays the truth."""
-    models = [{"key": key, "description": registry_entry(key).description, "unavailable": model_unavailable(key)} for key in model_keys()]
     methods = [{"key": m.key, "label": METHOD_LABELS.get(m.key, m.key), "defaults": m.defaults} for m in METHODS.values()]
-    return {"models": models, "methods": methods}
+    return {"models": model_options(), "methods": methods}
 
 
 class StudyForm(forms.Form):
