@@ -2,11 +2,13 @@
 
 Nothing from the archive touches the file system: members are read into memory, bounded, and the
 caller stores what it accepts under names of its own. Refused, each with a message naming the member
-or the CSV row: names that are absolute, hold a drive letter or a `..` part; symbolic links and
-other non-regular entries; encrypted or damaged members; archives with more members, more bytes
-per member or in total, or a higher compression ratio than the limits (zip bombs) -- checked on the
-declared sizes before reading and again on the bytes actually read. Directory entries and the
-usual desktop clutter (`__MACOSX/`, `.DS_Store`, `Thumbs.db`, `._*`) are skipped.
+or the CSV row: names that are absolute, hold a drive letter or a `..` part; symbolic links,
+devices and other non-regular entries (an entry without file-type bits, as Python's `writestr` and
+Windows tools write them, is a regular file); encrypted or damaged members; archives with more
+members, more bytes per member or in total, or a higher compression ratio per member or in all than
+the limits (zip bombs) -- decided from the central directory before anything is decompressed, then
+enforced while streaming each member (declared sizes can lie). Directory entries and the usual
+desktop clutter (`__MACOSX/`, `.DS_Store`, `Thumbs.db`, `._*`) are skipped.
 
 The CSV (`labels.csv` inside the zip, or given separately) has a header row; columns, in any order:
 `file` (required: the member's path in the zip), `class` (ImageNet index or name; empty: explain the
@@ -33,6 +35,8 @@ COLUMNS = ("file", "class", "condition", "source", "name", "role", "known_region
 ROLES = ("main", "catch", "practice")
 SKIPPED_NAMES = (".DS_Store", "Thumbs.db", "desktop.ini")
 MAX_PROBLEMS_SHOWN = 50
+READ_CHUNK_BYTES = 64 * 1024
+_MSDOS_DIRECTORY = 0x10  # FILE_ATTRIBUTE_DIRECTORY, in the low byte of the external attributes
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _CONDITION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 
@@ -52,10 +56,17 @@ class UploadRejected(ValueError):
 
 @dataclass(frozen=True)
 class ArchiveLimits:
+    """What one upload may make the server decompress (sizes in bytes, uncompressed unless named).
+
+    `max_ratio` bounds uncompressed / compressed bytes twice: for each member of `ratio_min_bytes`
+    or more, and for all members read taken together once they declare `ratio_min_bytes` or more
+    (so a hundred small members of zeros are caught like one big one). What is decompressed is
+    thus at most max(ratio_min_bytes, max_ratio x the compressed bytes) and `max_total_bytes`."""
+
     max_members: int = 2000
     max_member_bytes: int = 25 * 1024 * 1024
     max_total_bytes: int = 1024 * 1024 * 1024
-    max_ratio: float = 100.0  # uncompressed / compressed, checked for members of ratio_min_bytes or more
+    max_ratio: float = 100.0
     ratio_min_bytes: int = 1024 * 1024
 
 
@@ -100,13 +111,28 @@ def _skipped(name: str) -> bool:
     return name.endswith("/") or name.startswith("__MACOSX/") or base in SKIPPED_NAMES or base.startswith("._")
 
 
+def _type_problem(info: zipfile.ZipInfo) -> str | None:
+    """Why the entry is not a regular file, or None.
+
+    Unix tools record the file type in the high 16 bits of the external attributes (Info-ZIP,
+    macOS Archive Utility: 0o100644 for a file); Python's `ZipFile.writestr` records bare
+    permissions (0o600) without a type, and Windows tools only MS-DOS attributes in the low byte.
+    An entry without type bits is a regular file; symbolic links, directories (not named with a
+    trailing '/', which are skipped), devices, FIFOs and sockets are refused."""
+    kind = stat.S_IFMT(info.external_attr >> 16)
+    if stat.S_ISLNK(kind):
+        return f"{info.filename!r} is a symbolic link; only regular files are accepted"
+    if stat.S_ISDIR(kind) or info.external_attr & _MSDOS_DIRECTORY:
+        return f"{info.filename!r} is a directory entry; only regular files are accepted"
+    if kind and not stat.S_ISREG(kind):
+        return f"{info.filename!r} is not a regular file (a device, FIFO or socket); only regular files are accepted"
+    return None
+
+
 def _entry_problem(info: zipfile.ZipInfo, limits: ArchiveLimits) -> str | None:
-    mode = info.external_attr >> 16
-    if info.create_system == 3 and mode:  # unix permissions are recorded
-        if stat.S_ISLNK(mode):
-            return f"{info.filename!r} is a symbolic link; only regular files are accepted"
-        if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
-            return f"{info.filename!r} is not a regular file"
+    """Why one central-directory entry is refused, from what it declares, or None."""
+    if problem := _type_problem(info):
+        return problem
     if info.flag_bits & 0x1:
         return f"{info.filename!r} is encrypted"
     if info.file_size > limits.max_member_bytes:
@@ -120,8 +146,29 @@ def _entry_problem(info: zipfile.ZipInfo, limits: ArchiveLimits) -> str | None:
     return None
 
 
+def _totals_problems(infos: list[zipfile.ZipInfo], limits: ArchiveLimits) -> list[str]:
+    """The limits on all members read, together: their count, declared size and expansion ratio."""
+    problems = []
+    if len(infos) > limits.max_members:
+        problems.append(f"the zip holds {len(infos)} files; the limit is {limits.max_members}")
+    declared = sum(info.file_size for info in infos)
+    compressed = sum(info.compress_size for info in infos)
+    if declared > limits.max_total_bytes:
+        problems.append(f"the zip expands to {declared} bytes; the limit is {limits.max_total_bytes}")
+    if declared >= limits.ratio_min_bytes and declared > limits.max_ratio * max(compressed, 1):
+        problems.append(
+            f"the zip's {len(infos)} files expand {declared / max(compressed, 1):.0f} times in all ({compressed} -> "
+            f"{declared} bytes), above the limit of {limits.max_ratio:.0f} (a decompression bomb?)"
+        )
+    return problems
+
+
 def archive_members(fileobj: IO[bytes], *, limits: ArchiveLimits) -> dict[str, bytes]:
-    """Every accepted member (normalised path -> bytes). Raises UploadRejected listing all problems."""
+    """Every accepted member (normalised path -> bytes). Raises UploadRejected listing all problems.
+
+    Everything is decided from the central directory (names, types, declared sizes, count, totals,
+    ratios) before one byte is decompressed; reading then streams each member and stops as soon as
+    it passes its declared size (see `_member_read`), so a lying header costs at most one chunk."""
     try:
         archive = zipfile.ZipFile(fileobj)
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
@@ -136,33 +183,29 @@ def archive_members(fileobj: IO[bytes], *, limits: ArchiveLimits) -> dict[str, b
                 problems.append(problem)
         names = [info.filename.replace("\\", "/").removeprefix("./") for info in infos]
         problems += [f"{name!r} is in the zip twice" for name in sorted({n for n in names if names.count(n) > 1})]
-        if len(infos) > limits.max_members:
-            problems.append(f"the zip holds {len(infos)} files; the limit is {limits.max_members}")
-        declared = sum(info.file_size for info in infos)
-        if declared > limits.max_total_bytes:
-            problems.append(f"the zip expands to {declared} bytes; the limit is {limits.max_total_bytes}")
+        problems += _totals_problems(infos, limits)
         if problems:
             raise UploadRejected(problems, field="archive")
-        return _members_read(archive, infos, names, limits)
+        return {name: _member_read(archive, info) for info, name in zip(infos, names)}
 
 
-def _members_read(archive: zipfile.ZipFile, infos, names, limits: ArchiveLimits) -> dict[str, bytes]:
-    """Read with bounds on the bytes actually produced (declared sizes can lie)."""
-    members, total = {}, 0
-    for info, name in zip(infos, names):
-        try:
-            with archive.open(info) as handle:
-                data = handle.read(limits.max_member_bytes + 1)
-        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError) as exc:
-            raise UploadRejected([f"{info.filename!r} cannot be read from the zip ({exc})"], field="archive") from None
-        total += len(data)
-        if len(data) > limits.max_member_bytes or total > limits.max_total_bytes:
-            raise UploadRejected(
-                [f"{info.filename!r} expands beyond its declared size or the limits (a decompression bomb?)"],
-                field="archive",
-            )
-        members[name] = data
-    return members
+def _member_read(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """The member's bytes, decompressed a chunk at a time; refused once they pass the declared size
+    (which the caller checked against the limits), when the data are damaged or the CRC is wrong."""
+    chunks, size = [], 0
+    try:
+        with archive.open(info) as handle:
+            while chunk := handle.read(READ_CHUNK_BYTES):
+                size += len(chunk)
+                if size > info.file_size:
+                    raise UploadRejected(
+                        [f"{info.filename!r} expands beyond its declared {info.file_size} bytes (a decompression bomb?)"],
+                        field="archive",
+                    )
+                chunks.append(chunk)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError) as exc:
+        raise UploadRejected([f"{info.filename!r} cannot be read from the zip ({exc})"], field="archive") from None
+    return b"".join(chunks)
 
 
 def _box_parse(text: str) -> tuple[float, float, float, float]:

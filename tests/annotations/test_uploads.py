@@ -1,5 +1,9 @@
 """Zip + CSV reading (pure): unsafe names, links, bombs, and label problems, each named."""
 import io
+import shutil
+import subprocess
+import tracemalloc
+import zipfile
 
 import pytest
 
@@ -12,7 +16,7 @@ from annotations.uploads import (
     zip_upload_read,
 )
 from explain.imagenet import imagenet_class_resolve
-from tests.annotations.zipfiles import csv_bytes, lie_about_size, make_zip, photo_zip, png
+from tests.annotations.zipfiles import csv_bytes, lie_about_size, make_zip, photo_zip, png, tool_zip, writestr_zip
 
 LIMITS = ArchiveLimits(max_members=50, max_member_bytes=5 * 1024 * 1024, max_total_bytes=20 * 1024 * 1024)
 
@@ -186,3 +190,87 @@ def test_member_listing_names_every_problem_at_once():
     with pytest.raises(UploadRejected) as info:
         archive_members(io.BytesIO(data), limits=LIMITS)
     assert len(info.value.problems) == 2
+
+
+# --- zips as tools write them (issue 18, item 10) -------------------------------------------------
+
+TOOL_MEMBERS = {"images/a.png": png(seed=1), "images/b.png": png(seed=2), "labels.csv": csv_bytes("images/a.png,1,,", "images/b.png,2,,")}
+
+
+@pytest.mark.parametrize("build", [
+    pytest.param(lambda: writestr_zip(TOOL_MEMBERS), id="python-writestr"),
+    pytest.param(lambda: tool_zip(TOOL_MEMBERS, tool="info-zip"), id="info-zip"),
+    pytest.param(lambda: tool_zip(TOOL_MEMBERS, tool="finder"), id="macos-finder"),
+    pytest.param(lambda: tool_zip(TOOL_MEMBERS, tool="explorer"), id="windows-explorer"),
+])
+def test_zips_made_by_common_tools_are_read(build):
+    upload = read(build())
+    assert sorted(upload.files) == ["images/a.png", "images/b.png"]
+    assert upload.files["images/a.png"] == TOOL_MEMBERS["images/a.png"]
+
+
+@pytest.mark.skipif(shutil.which("zip") is None, reason="the zip command is not installed")
+def test_a_zip_made_by_the_zip_command_is_read(tmp_path):
+    for name, data in TOOL_MEMBERS.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    subprocess.run(["zip", "-qr", "upload.zip", "images", "labels.csv"], cwd=tmp_path, check=True)
+    assert sorted(read((tmp_path / "upload.zip").read_bytes()).files) == ["images/a.png", "images/b.png"]
+
+
+@pytest.mark.parametrize("mode,why", [
+    pytest.param(0o120777, "'x.png' is a symbolic link", id="symlink"),
+    pytest.param(0o040755, "'x.png' is a directory entry", id="directory"),
+    pytest.param(0o020644, "'x.png' is not a regular file (a device", id="character-device"),
+    pytest.param(0o060644, "'x.png' is not a regular file (a device", id="block-device"),
+    pytest.param(0o010644, "'x.png' is not a regular file (a device", id="fifo"),
+    pytest.param(0o140644, "'x.png' is not a regular file (a device", id="socket"),
+])
+def test_only_links_directories_and_devices_are_refused_by_type(mode, why):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        info = zipfile.ZipInfo("x.png")
+        info.create_system, info.external_attr = 3, mode << 16
+        archive.writestr(info, png())
+        archive.writestr("labels.csv", csv_bytes("x.png,1,,"))
+    error = rejected(buffer.getvalue())
+    assert why in str(error) and error.field == "archive"
+
+
+# --- zip bombs of many small members (issue 18, item 7) --------------------------------------------
+
+
+def _peak_bytes(work) -> tuple[object, int]:
+    """What `work()` raised (or returned), and the peak of Python allocations while it ran."""
+    tracemalloc.start()
+    try:
+        try:
+            outcome = work()
+        except UploadRejected as exc:
+            outcome = exc
+        return outcome, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_many_small_members_of_zeros_are_refused_before_any_is_decompressed():
+    zeros = b"\0" * (1024 * 1024 - 1)  # just under the per-member ratio threshold
+    data = make_zip({**{f"{i}.bmp": zeros for i in range(100)}, "labels.csv": csv_bytes(*(f"{i}.bmp,1,," for i in range(100)))})
+    assert len(data) < 200_000
+    outcome, peak = _peak_bytes(lambda: archive_members(io.BytesIO(data), limits=ArchiveLimits()))
+    assert isinstance(outcome, UploadRejected), "100 MiB of zeros from a 110 KB upload must be refused"
+    assert "expand" in str(outcome) and "in all" in str(outcome) and "decompression bomb" in str(outcome)
+    assert peak < 5 * 1024 * 1024, f"{peak} bytes allocated: members were decompressed before the refusal"
+
+
+def test_a_few_small_compressible_files_are_not_a_bomb():
+    text = b"file,class\n" + b"".join(f"images/{i:04d}.png,285\n".encode() for i in range(2000))  # compresses ~20x
+    members = archive_members(io.BytesIO(make_zip({"labels.csv": text, "blank.bmp": b"\0" * 50_000})), limits=ArchiveLimits())
+    assert members["labels.csv"] == text and len(members["blank.bmp"]) == 50_000
+
+
+def test_a_member_that_lies_about_its_size_is_stopped_at_the_declared_size():
+    data = lie_about_size(make_zip({"a.bmp": b"\0" * (64 * 1024 * 1024), "labels.csv": csv_bytes("a.bmp,1,,")}), "a.bmp", 1000)
+    outcome, peak = _peak_bytes(lambda: archive_members(io.BytesIO(data), limits=ArchiveLimits()))
+    assert isinstance(outcome, UploadRejected) and "'a.bmp'" in str(outcome)
+    assert peak < 5 * 1024 * 1024, f"{peak} bytes allocated reading a member declared as 1000 bytes"

@@ -77,3 +77,80 @@ def lie_about_size(data: bytes, member: str, declared: int) -> bytes:
             struct.pack_into("<I", out, central + 24, declared)
         central = out.find(b"PK\x01\x02", central + 4)
     return bytes(out)
+
+
+# --- zips as common tools write them ---------------------------------------------------------------
+
+APPLEDOUBLE = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + b"\x00" * 60  # a `._name` resource fork header
+
+
+class _Unseekable(io.RawIOBase):
+    """A write-only stream without seek, as ditto's pipe: zipfile then writes data descriptors."""
+
+    def __init__(self):
+        self.buffer = io.BytesIO()
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        return self.buffer.write(data)
+
+
+def writestr_zip(members: dict[str, bytes]) -> bytes:
+    """As `zipfile.ZipFile.writestr(name, data)` writes it: permissions 0o600, no file-type bits."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _folders(names) -> list[str]:
+    """Every folder holding one of `names`, parents first, each ending in '/'."""
+    return sorted({name[: i + 1] for name in names for i, char in enumerate(name) if char == "/"})
+
+
+def _entry(name: str, *, system: int, attributes: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=(2024, 5, 17, 9, 30, 0))
+    info.create_system, info.external_attr = system, attributes
+    info.create_version = 20 if system == 0 else 30
+    info.compress_type = zipfile.ZIP_STORED if name.endswith("/") else zipfile.ZIP_DEFLATED
+    return info
+
+
+def tool_zip(members: dict[str, bytes], *, tool: str) -> bytes:
+    """The zip a desktop tool makes of these files (folders included):
+
+    * "info-zip": the `zip` command on Unix: create_system 3 (Unix), mode 0o100644 for files and
+      0o40755 with the MS-DOS directory bit for folders;
+    * "finder": macOS Finder's "Compress" (Archive Utility): Unix attributes as Info-ZIP, data
+      descriptors after each member, a `.DS_Store` in each folder and `__MACOSX/` AppleDouble
+      `._name` members beside the files;
+    * "explorer": Windows "Send to > Compressed folder": create_system 0 (MS-DOS) with only the
+      MS-DOS attributes (0x20 archive for files, 0x10 for folders), no Unix mode.
+    """
+    entries: list[tuple[zipfile.ZipInfo, bytes]] = []
+    unix, dos = {"info-zip": True, "finder": True, "explorer": False}[tool], tool == "explorer"
+    names = list(members)
+    if tool == "finder":
+        names += [".DS_Store", *(f"{folder}.DS_Store" for folder in _folders(members))]
+        members = {**members, **{name: b"Bud1" + b"\x00" * 60 for name in names if name.endswith(".DS_Store")}}
+    for name in _folders(names) + names:
+        folder = name.endswith("/")
+        if unix:
+            attributes = ((0o40755 if folder else 0o100644) << 16) | (0x10 if folder else 0)
+        else:
+            attributes = 0x10 if folder else 0x20
+        entries.append((_entry(name, system=0 if dos else 3, attributes=attributes), b"" if folder else members[name]))
+    if tool == "finder":
+        forks = [f"__MACOSX/{'/'.join(n.split('/')[:-1] + ['._' + n.split('/')[-1]])}" for n in members if "DS_Store" not in n]
+        for name in _folders(forks) + forks:
+            folder = name.endswith("/")
+            attributes = ((0o40755 if folder else 0o100644) << 16) | (0x10 if folder else 0)
+            entries.append((_entry(name, system=3, attributes=attributes), b"" if folder else APPLEDOUBLE))
+    stream = _Unseekable() if tool == "finder" else io.BytesIO()
+    with zipfile.ZipFile(stream, "w") as archive:
+        for info, data in entries:
+            archive.writestr(info, data)
+    return stream.buffer.getvalue() if tool == "finder" else stream.getvalue()
