@@ -285,13 +285,40 @@ class UnknownCorruption(ValueError):
     """The name or severity is not known; the message lists the valid ones."""
 
 
+# The messages for an unknown name or severity, `str.format`ted with input=<the value given> (also
+# the API's and forms' choice errors, so every caller says the same).
+UNKNOWN_NAME = "unknown corruption {input!r}; valid: " + ", ".join(CORRUPTIONS)
+UNKNOWN_SEVERITY = "severity must be one of " + ", ".join(map(str, SEVERITIES)) + "; got {input!r}"
+
+
+def _severity_known(severity) -> bool:
+    return not isinstance(severity, bool) and severity in SEVERITIES
+
+
 def corruption_get(name: str, severity: int) -> Corruption:
     corruption = CORRUPTIONS.get(name)
     if corruption is None:
-        raise UnknownCorruption(f"unknown corruption {name!r}; valid: {', '.join(CORRUPTIONS)}")
-    if isinstance(severity, bool) or severity not in SEVERITIES:
-        raise UnknownCorruption(f"severity must be one of 1, 2, 3, 4, 5; got {severity!r}")
+        raise UnknownCorruption(UNKNOWN_NAME.format(input=name))
+    if not _severity_known(severity):
+        raise UnknownCorruption(UNKNOWN_SEVERITY.format(input=severity))
     return corruption
+
+
+def corruption_request_problems(corruptions: list, severities: list) -> dict[str, list[str]]:
+    """What is wrong with a request for corruptions x severities, flat per field, each problem naming
+    its index: {"corruptions": ["corruptions[1]: unknown corruption 'fog'; valid: ..."]}. Empty: fine."""
+    problems: dict[str, list[str]] = {}
+    if not corruptions:
+        problems["corruptions"] = ["give at least one corruption"]
+    if not severities:
+        problems["severities"] = ["give at least one severity"]
+    for i, name in enumerate(corruptions):
+        if not isinstance(name, str) or name not in CORRUPTIONS:
+            problems.setdefault("corruptions", []).append(f"corruptions[{i}]: " + UNKNOWN_NAME.format(input=name))
+    for i, severity in enumerate(severities):
+        if not _severity_known(severity):
+            problems.setdefault("severities", []).append(f"severities[{i}]: " + UNKNOWN_SEVERITY.format(input=severity))
+    return problems
 
 
 def image_scale(height: int, width: int) -> float:

@@ -15,7 +15,16 @@ ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
 
 
 class ImageRejected(ValueError):
-    """The bytes are not an acceptable stimulus image; the message says why."""
+    """The bytes are not an acceptable stimulus image; the message says why (plain words, no Python
+    object reprs: the caller adds the file's name)."""
+
+
+_OBJECT_REPR = re.compile(r"<[^<>]* at 0x[0-9a-fA-F]+>")
+
+
+def _plain(exc: Exception) -> str:
+    """A decoder's message with any object repr (`<_io.BytesIO object at 0x...>`) said as 'the file'."""
+    return _OBJECT_REPR.sub("the file", str(exc))
 
 
 @dataclass(frozen=True)
@@ -51,8 +60,12 @@ def image_inspect(data: bytes, *, max_pixels: int, max_bytes: int) -> ImageInfo:
         pixels = re.search(r"\((\d+) pixels\)", str(exc))
         size = f"{pixels.group(1)} pixels" if pixels else f"over {2 * Image.MAX_IMAGE_PIXELS} pixels"
         raise ImageRejected(f"the image is {size} (a decompression bomb); the limit is {max_pixels} pixels") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ImageRejected(f"the file is not a readable image ({exc.__class__.__name__}: {exc})") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageRejected(
+            f"the file is not a readable image (its format is not recognised; use one of {', '.join(ALLOWED_FORMATS)})"
+        ) from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageRejected(f"the file is not a readable image ({exc.__class__.__name__}: {_plain(exc)})") from exc
     if width < 8 or height < 8:
         raise ImageRejected(f"the image is {width}x{height}; each side must be at least 8 pixels")
     return ImageInfo(fmt, width, height, mode, hashlib.sha256(data).hexdigest())

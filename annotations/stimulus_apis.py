@@ -18,11 +18,11 @@ from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from studyserver.errors import PayloadTooLarge
+from studyserver.errors import InvalidInput, PayloadTooLarge
 from studyserver.request_limits import SafeJSONParser
 
 from . import researcher_selectors as selectors
-from .corruptions import CORRUPTIONS, SEVERITIES
+from .corruptions import CORRUPTIONS, SEVERITIES, UNKNOWN_NAME, UNKNOWN_SEVERITY
 from .models import StimulusRole
 from .researcher_apis import ResearcherApi, errors
 from .services import stimuli as stimulus_services
@@ -95,6 +95,42 @@ class StimulusOutput(serializers.Serializer):
         return self._url("api-stimulus-rendition", stimulus)
 
 
+def field_problems_flat(errors: dict) -> dict[str, list[str]]:
+    """DRF's field errors in the API's documented shape, {field: [problems]}: a problem inside a
+    list or a nested object names where it is, "corruptions[0]: unknown corruption 'x'"."""
+    return {str(field): [message if where == field else f"{where}: {message}" for where, message in _problems(str(field), detail)]
+            for field, detail in errors.items()}
+
+
+def _problems(where: str, detail):
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            yield from _problems(f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}", value)
+    elif isinstance(detail, (list, tuple)):
+        for index, value in enumerate(detail):
+            yield from _problems(f"{where}[{index}]", value) if isinstance(value, (dict, list, tuple)) else [(where, str(value))]
+    else:
+        yield where, str(detail)
+
+
+class FlatInput(serializers.Serializer):
+    """An Input whose refusal is an InvalidInput with flat field problems (`field_problems_flat`),
+    every problem listed in the detail, instead of DRF's nested {"field": {0: [...]}}."""
+
+    def is_valid(self, *, raise_exception: bool = False) -> bool:
+        if super().is_valid():
+            return True
+        problems = field_problems_flat(self._errors)
+        self._errors = problems
+        if raise_exception:
+            raise InvalidInput("; ".join(_named(field, p) for field, found in problems.items() for p in found), fields=problems)
+        return False
+
+
+def _named(field: str, problem: str) -> str:
+    return problem if problem.startswith((f"{field}[", f"{field}.")) else f"{field}: {problem}"
+
+
 def _limit(upload, limit: int, what: str) -> None:
     if upload.size > limit:
         raise PayloadTooLarge(f"{what} is {upload.size} bytes; the limit is {limit} bytes", fields={"file": ["too large"]})
@@ -105,7 +141,7 @@ class StimuliApi(ResearcherApi):
 
     parser_classes = [MultiPartParser, FormParser, SafeJSONParser]
 
-    class Input(serializers.Serializer):
+    class Input(FlatInput):
         image = serializers.FileField(help_text="PNG, JPEG, GIF, BMP, TIFF or WebP within the pixel and byte limits")
         name = serializers.CharField(max_length=200, required=False, allow_blank=True)
         class_index = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=999)
@@ -149,7 +185,7 @@ class StimuliZipApi(ResearcherApi):
 
     parser_classes = [MultiPartParser]
 
-    class Input(serializers.Serializer):
+    class Input(FlatInput):
         archive = serializers.FileField(help_text="a .zip of images (and labels.csv unless sent as `labels`)")
         labels = serializers.FileField(required=False, help_text="the labels CSV, if not inside the zip")
 
@@ -214,9 +250,13 @@ class StimulusVariantsApi(ResearcherApi):
     """Generate corrupted variants (ImageNet-C style) of original main stimuli, deterministically from
     `seed`: one per source x corruption x severity, condition "<corruption>-<severity>". All or nothing."""
 
-    class Input(serializers.Serializer):
-        corruptions = serializers.ListField(child=serializers.ChoiceField(list(CORRUPTIONS)), min_length=1)
-        severities = serializers.ListField(child=serializers.ChoiceField(SEVERITIES), min_length=1)
+    class Input(FlatInput):
+        corruptions = serializers.ListField(
+            child=serializers.ChoiceField(list(CORRUPTIONS), error_messages={"invalid_choice": UNKNOWN_NAME}), min_length=1
+        )
+        severities = serializers.ListField(
+            child=serializers.ChoiceField(SEVERITIES, error_messages={"invalid_choice": UNKNOWN_SEVERITY}), min_length=1
+        )
         seed = serializers.IntegerField(default=0, min_value=0, max_value=2**63 - 1)
         sources = serializers.ListField(
             child=serializers.IntegerField(), required=False, allow_null=True,

@@ -25,7 +25,7 @@ from PIL import Image
 from explain.imagenet import imagenet_class_resolve
 from studyserver.errors import Conflict, InvalidInput
 
-from ..corruptions import UnknownCorruption, corrupt_png, corruption_get
+from ..corruptions import corrupt_png, corruption_request_problems
 from ..images import ImageInfo, ImageRejected, image_inspect, image_rendition
 from ..models import Stimulus, StimulusRole, Study
 from ..regions import RegionInvalid, region_clean
@@ -315,14 +315,8 @@ def stimulus_variants_create(
     by `corrupt(source rendition, corruption, severity, variant_seed(...))`. All or nothing."""
     with transaction.atomic():
         _draft_locked(study, "variants can be generated")
-    try:
-        for name in corruptions:
-            for severity in severities:
-                corruption_get(name, severity)
-    except UnknownCorruption as exc:
-        raise InvalidInput(str(exc), fields={"corruptions": [str(exc)]}) from None
-    if not corruptions or not severities:
-        raise InvalidInput("give at least one corruption and one severity", fields={"corruptions": ["empty"]})
+    if problems := corruption_request_problems(corruptions, severities):
+        raise InvalidInput("; ".join(sum(problems.values(), [])), fields=problems)
     sources = _variant_sources(study, source_ids)
     pairs = [(c, s) for c in dict.fromkeys(corruptions) for s in dict.fromkeys(severities)]
     count, limit = len(sources) * len(pairs), settings.STIMULUS_VARIANTS_MAX
