@@ -15,7 +15,6 @@ greyscale of map / max (the entry's `png_scale` is max: map = png / 65535 * png_
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -29,6 +28,7 @@ from PIL import Image
 
 from annotations.models import Participant, Response, StimulusRole, Study
 
+from .csv_cells import csv_line
 from .models import HumanCeiling, HumanMap
 from .services.maps import human_map_fixations, human_map_mean
 from .statistics import bootstrap_columns
@@ -172,19 +172,18 @@ def human_maps_export(study: Study, sink, *, fmt: str = "npy", task_kind: str | 
 
 
 def manifest_csv(entries: list[dict]) -> str:
+    """manifest.csv: one line per entry; text cells neutralised against spreadsheet formulas."""
     metrics = CEILING_METRICS
     header = ["stimulus_id", "name", "condition", "source_stimulus_id", "image", "image_sha256", "width", "height",
               "class_index", "class_name", "task_kind", "n_participants", "has_map", "map", "fixations", "png_scale",
               "recipe", "map_revision"] + [f"ceiling_{m}" for m in metrics] + [f"floor_{m}" for m in metrics]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
+    lines = [csv_line(header)]
     for e in entries:
         row = [e.get(h) for h in header[:16]]
         row += [json.dumps(e["recipe"], sort_keys=True) if e["recipe"] else "", e["map_revision"]]
         row += [e["ceiling"].get(m) for m in metrics] + [e["floor"].get(m) for m in metrics]
-        writer.writerow(["" if v is None else v for v in row])
-    return buffer.getvalue()
+        lines.append(csv_line(row))
+    return "".join(lines)
 
 
 # --- raw responses -----------------------------------------------------------------------------
@@ -225,8 +224,10 @@ RESPONSE_COLUMNS = [
 
 
 def responses_csv(study: Study) -> Iterator[str]:
-    """The same as CSV: one line per response, the payload as a JSON column plus point counts."""
-    yield ",".join(RESPONSE_COLUMNS) + "\n"
+    """The same as CSV: one line per response, the payload as a JSON column plus point counts; text
+    cells (the participant's external id, the stimulus name, ...) neutralised against spreadsheet
+    formulas (analysis/csv_cells.py)."""
+    yield csv_line(RESPONSE_COLUMNS)
     for response in _responses(study).iterator(chunk_size=500):
         payload = response.payload or {}
         strokes = payload.get("strokes", [])
@@ -236,6 +237,4 @@ def responses_csv(study: Study) -> Iterator[str]:
             "n_points": sum(len(s.get("points", [])) for s in strokes) + len(payload.get("clicks", [])) + len(payload.get("samples", [])),
             "payload": json.dumps(payload, separators=(",", ":")),
         }
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerow(["" if fields[c] is None else fields[c] for c in RESPONSE_COLUMNS])
-        yield buffer.getvalue()
+        yield csv_line(fields[c] for c in RESPONSE_COLUMNS)

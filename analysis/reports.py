@@ -7,8 +7,6 @@ the scores normalised by the human ceiling and floor, and RISE's insertion/delet
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import zlib
 from collections import defaultdict
@@ -17,6 +15,7 @@ from typing import Iterable, NamedTuple
 
 import numpy as np
 
+from .csv_cells import csv_line
 from .scoring import ALL_METRICS, LOWER_IS_BETTER
 from .statistics import EMPTY, Resampler, Summary, bootstrap_columns, normalised_columns
 
@@ -217,12 +216,9 @@ def _fmt(value: float) -> str:
 
 
 def csv_text(header: list[str], rows: Iterable[list]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_fmt(v) if isinstance(v, float) else v for v in row])
-    return buffer.getvalue()
+    """A header line and one line per row; floats to 6 significant digits (NaN, inf: empty), text
+    neutralised against spreadsheet formulas (analysis/csv_cells.py)."""
+    return csv_line(header) + "".join(csv_line(row, number_format=_fmt) for row in rows)
 
 
 def _summary_cells(s: Summary) -> list:
