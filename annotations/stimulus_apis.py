@@ -108,7 +108,10 @@ def _problems(where: str, detail):
             yield from _problems(f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}", value)
     elif isinstance(detail, (list, tuple)):
         for index, value in enumerate(detail):
-            yield from _problems(f"{where}[{index}]", value) if isinstance(value, (dict, list, tuple)) else [(where, str(value))]
+            if isinstance(value, (dict, list, tuple)):  # a list of nested objects: name the item
+                yield from _problems(f"{where}[{index}]", value)
+            else:  # the problems of `where` itself
+                yield where, str(value)
     else:
         yield where, str(detail)
 
@@ -131,9 +134,10 @@ def _named(field: str, problem: str) -> str:
     return problem if problem.startswith((f"{field}[", f"{field}.")) else f"{field}: {problem}"
 
 
-def _limit(upload, limit: int, what: str) -> None:
+def _limit(upload, limit: int, field: str) -> None:
     if upload.size > limit:
-        raise PayloadTooLarge(f"{what} is {upload.size} bytes; the limit is {limit} bytes", fields={"file": ["too large"]})
+        message = f"{upload.name} is {upload.size} bytes; the limit is {limit} bytes"
+        raise PayloadTooLarge(message, fields={field: [message]})
 
 
 class StimuliApi(ResearcherApi):
@@ -163,7 +167,7 @@ class StimuliApi(ResearcherApi):
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         upload = fields.pop("image")
-        _limit(upload, settings.STIMULUS_MAX_BYTES, upload.name)
+        _limit(upload, settings.STIMULUS_MAX_BYTES, "image")
         source_id = fields.pop("source", None)
         source = selectors.stimulus_get(study=study, stimulus_id=source_id) if source_id is not None else None
         stimulus = stimulus_services.stimulus_create(
@@ -195,9 +199,9 @@ class StimuliZipApi(ResearcherApi):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         archive, labels = data.validated_data["archive"], data.validated_data.get("labels")
-        _limit(archive, settings.STIMULUS_ZIP_MAX_BYTES, archive.name)
+        _limit(archive, settings.STIMULUS_ZIP_MAX_BYTES, "archive")
         if labels is not None:
-            _limit(labels, settings.STIMULUS_MAX_BYTES, labels.name)
+            _limit(labels, settings.STIMULUS_MAX_BYTES, "labels")
         created = stimulus_services.stimuli_import_zip(study=study, archive=archive, labels=labels.read() if labels else None)
         return Response(StimulusOutput(created, many=True).data, status=status.HTTP_201_CREATED)
 

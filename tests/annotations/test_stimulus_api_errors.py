@@ -143,3 +143,14 @@ def test_the_dashboard_says_a_refused_upload_in_plain_words(client, researcher, 
     page = client.post(upload, {"archive": SimpleUploadedFile("s.zip", archive)}, follow=True).content.decode()
     assert "paper.png: the file is not a readable image" in page
     assert "object at 0x" not in page and Stimulus.objects.filter(study=study).count() == 2
+
+
+def test_an_upload_over_the_size_limit_is_413_naming_its_field(api, make_study, settings):
+    study = make_study()
+    settings.STIMULUS_MAX_BYTES, settings.STIMULUS_ZIP_MAX_BYTES = 1000, 1000
+    data = png(64, 64)
+    body = refused(api.post(reverse("api-stimuli", args=[study.slug]), {"image": _named(data, "big.png")}, format="multipart"), 413)
+    assert body["fields"] == {"image": [f"big.png is {len(data)} bytes; the limit is 1000 bytes"]}
+    archive = make_zip({"a.png": data, "labels.csv": csv_bytes("a.png,1,,")})
+    body = refused(api.post(reverse("api-stimuli-zip", args=[study.slug]), {"archive": _named(archive, "s.zip")}, format="multipart"), 413)
+    assert list(body["fields"]) == ["archive"] and "s.zip is" in body["fields"]["archive"][0]
