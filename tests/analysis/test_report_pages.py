@@ -47,7 +47,8 @@ def test_report_tables_per_kind_method_and_condition(owner_client, scored_study)
     assert good.n_stimuli == 3 and good.metrics["pcc"].mean > noise.metrics["pcc"].mean
     assert good.metrics["pcc"].ci_low <= good.metrics["pcc"].mean <= good.metrics["pcc"].ci_high
     assert "auc_judd" in good.metrics and "auc_judd" not in by_key[("paint", "gradcam", "original")].metrics
-    assert good.faithfulness["insertion"].n == 4 and noise  # every stimulus with the map, answered or not.faithfulness["insertion"].n == 0
+    assert good.faithfulness["insertion"].n == 4  # every stimulus with the map, answered or not
+    assert noise.faithfulness["insertion"].n == 0  # the gradient maps have no insertion AUC
     assert good.normalised["pcc"].n == 3
 
 
@@ -124,10 +125,32 @@ def test_gallery_pages_and_region_images(owner_client, scored_study):
         assert image.status_code == 200 and image.content[:4] == b"\x89PNG"
 
 
-def test_buttons_queue_work(owner_client, scored_study):
-    assert owner_client.post(reverse("dashboard-reliability", args=[scored_study.slug])).status_code == 302
-    assert owner_client.post(reverse("dashboard-maps-refresh", args=[scored_study.slug])).status_code == 302
-    assert owner_client.get(reverse("dashboard-reliability", args=[scored_study.slug])).status_code == 405
+def _published(callbacks) -> list[tuple[str, tuple]]:
+    """(task name, args) of each publish queued on commit (studyserver.queueing's partials)."""
+    return [(callback.args[0].name, tuple(callback.args[1])) for callback in callbacks]
+
+
+def test_buttons_queue_work(owner_client, scored_study, django_capture_on_commit_callbacks):
+    from analysis.models import HumanMap, ReliabilityRun
+
+    slug, study = scored_study.slug, scored_study
+    requested = dict(ReliabilityRun.objects.filter(study=study).values_list("task_kind", "requested"))
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert owner_client.post(reverse("dashboard-reliability", args=[slug])).status_code == 302
+    assert sorted(_published(callbacks)) == [("analysis.tasks.reliability_refresh", (study.pk, kind)) for kind in ("bubble", "paint")]
+    after = dict(ReliabilityRun.objects.filter(study=study).values_list("task_kind", "requested"))
+    assert after == {kind: n + 1 for kind, n in requested.items()}  # a run that finds work to do
+
+    stale = HumanMap.objects.filter(stimulus__study=study, task_kind="paint").order_by("stimulus_id").first()
+    stale.recipe = {**stale.recipe, "version": -1}  # made with another recipe than the study's: pending
+    stale.save(update_fields=["recipe"])
+    with django_capture_on_commit_callbacks() as callbacks:
+        page = owner_client.post(reverse("dashboard-maps-refresh", args=[slug]), follow=True)
+    assert _published(callbacks) == [("analysis.tasks.human_map_update", (stale.stimulus_id, "paint"))]
+    assert "1 human map(s) queued" in page.content.decode()
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert owner_client.get(reverse("dashboard-reliability", args=[slug])).status_code == 405
+    assert callbacks == []
 
 
 def test_recipe_form_changes_the_sigma_and_refuses_nonsense(owner_client, scored_study):
