@@ -1,10 +1,10 @@
-"""Saliency map comparison metrics (pure numpy/scipy, no Django). Definitions: REFERENCE.md section 3.
+"""Saliency map comparison metrics (pure numpy/scipy, no Django).
 
 P is the model map, Q the human map (continuous), F a binary fixation map (any dtype; non-zero means
 fixated). Everything is computed in float64. If shapes differ, P is resized to Q's (or F's) shape:
 bilinear, antialiased when shrinking (`resize_to`, Pillow's triangle filter computed in float64).
-Undefined results are NaN, never raised: a constant map, an empty union, no fixation, and any
-non-finite input value.
+Undefined results are NaN, never raised: a constant map, no fixation, any non-finite input value, and
+negative input to KLD (a divergence of distributions).
 
 Public names: `pcc`, `sim`, `iou_top(p, q, fraction)`, `spearman`, `nss`, `auc_judd`, `kld`, plus the
 helpers `resize_to`, `top_region`, `rank_average`. Conventions that differ from pysaliency (MIT's):
@@ -123,26 +123,37 @@ def sim(p: np.ndarray, q: np.ndarray) -> float:
 
 
 def top_region(m: np.ndarray, fraction: float) -> np.ndarray:
-    """Bool map of pixels at or above the (1 - fraction) linear percentile of M (ties included)."""
+    """Bool map of M's top-`fraction` region: pixels at or above the (1 - fraction) linear percentile
+    of M (ties at the threshold included), never those at M's minimum (its floor value).
+
+    So a binary paint mask covering 12% has its painted 12% as its top-30% region, not the whole
+    image (the zero tie is the floor), and a constant map has an empty region.
+    """
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
     m = np.asarray(m, dtype=np.float64)
-    return m >= np.percentile(m, 100.0 * (1.0 - fraction))
+    return (m >= np.percentile(m, 100.0 * (1.0 - fraction))) & (m > m.min())
+
+
+def region_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """count(A and B) / count(A or B) of two top regions; NaN when either is empty (a constant map
+    has no top region, so there is nothing to compare)."""
+    a_count, b_count = np.count_nonzero(a), np.count_nonzero(b)
+    if a_count == 0 or b_count == 0:
+        return NAN
+    both = np.count_nonzero(a & b)
+    return float(both / (a_count + b_count - both))
 
 
 def iou_top(p: np.ndarray, q: np.ndarray, fraction: float) -> float:
-    """Intersection over union of the top-`fraction` regions of P and Q, in [0, 1].
+    """Intersection over union of the top-`fraction` regions of P and Q (`top_region`), in [0, 1].
 
-    NaN when the union is empty or a map holds a non-finite value.
+    NaN when either map is constant (no top region) or holds a non-finite value.
     """
     p, q = _pair(p, q)
     if not _finite(p, q):
         return NAN
-    tp, tq = top_region(p, fraction), top_region(q, fraction)
-    union = np.count_nonzero(tp | tq)
-    if union == 0:
-        return NAN
-    return float(np.count_nonzero(tp & tq) / union)
+    return region_iou(top_region(p, fraction), top_region(q, fraction))
 
 
 def rank_average(x: np.ndarray) -> np.ndarray:
@@ -172,21 +183,32 @@ def spearman(p: np.ndarray, q: np.ndarray) -> float:
     return _pearson_flat(rank_average(p), rank_average(q))
 
 
-def kld(p: np.ndarray, q: np.ndarray) -> float:
-    """KL divergence of Q from P, MIT `KLdiv.m`: P and Q divided by their sums (an all-zero map kept
-    zero), then sum Q * log(eps + Q / (P + eps)) with eps = 2.2204e-16 and the natural log. >= 0 for
-    non-negative maps; lower is better. NaN for non-finite or negative input."""
-    p, q = _pair(p, q)
-    p_sum, q_sum = p.sum(), q.sum()
-    if not (np.isfinite(p_sum) and np.isfinite(q_sum)):
-        return NAN
-    if p_sum != 0:
-        p = p / p_sum
-    if q_sum != 0:
-        q = q / q_sum
+def kld_normalise(m: np.ndarray) -> np.ndarray | None:
+    """M divided by its sum (an all-zero map kept zero), float64; None when M holds a negative or
+    non-finite value (KLD compares distributions: such a map is undefined, not clipped)."""
+    m = np.asarray(m, dtype=np.float64)
+    total = m.sum()
+    if not np.isfinite(total) or (m.size and m.min() < 0):
+        return None
+    return m / total if total != 0 else m
+
+
+def kld_of_normalised(p: np.ndarray, q: np.ndarray) -> float:
+    """sum Q * log(eps + Q / (P + eps)) of two `kld_normalise`d maps (NaN if not finite)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         value = float((q * np.log(EPS + q / (p + EPS))).sum())
     return value if np.isfinite(value) else NAN
+
+
+def kld(p: np.ndarray, q: np.ndarray) -> float:
+    """KL divergence of Q from P, MIT `KLdiv.m`: P and Q divided by their sums (an all-zero map kept
+    zero), then sum Q * log(eps + Q / (P + eps)) with eps = 2.2204e-16 and the natural log. >= 0 for
+    non-negative maps; lower is better. NaN when either map holds a negative or non-finite value."""
+    p, q = _pair(p, q)
+    pn, qn = kld_normalise(p), kld_normalise(q)
+    if pn is None or qn is None:
+        return NAN
+    return kld_of_normalised(pn, qn)
 
 
 # --- continuous map vs fixations -------------------------------------------------------------

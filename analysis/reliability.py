@@ -1,12 +1,13 @@
 """How reliable is a human map: ceiling, floor, and reliability vs n (pure numpy).
 
-REFERENCE.md section 2 (ClickMe processing):
+ClickMe's processing:
 - ceiling: split the n participants into random halves A (n // 2) and B (the rest), bootstrap each
   half back to n participants (n draws with replacement), score P = mean(A*) against Q = mean(B*)
   (fixation metrics: against B*'s fixation map); repeat and average.
 - floor: the same, with P the bootstrapped half-map of *another* stimulus (resized to this one's
-  shape per REFERENCE.md section 3): what two unrelated maps score.
-- normalised score = (model - floor) / (ceiling - floor).
+  shape as `metrics.resize_to` does): what two unrelated maps score.
+- normalised score = (model - floor) / (ceiling - floor), defined only where the ceiling is better
+  than the floor by a margin: `normalisation.py`.
 - reliability curve: two disjoint groups of k participants each (plain means), k = 1 .. n // 2.
 Means over stimuli and their bootstrap CIs are `statistics.py`.
 

@@ -14,7 +14,9 @@ from explain.models import ExplanationJob
 
 from . import reports
 from .models import HumanCeiling, HumanMap, ReliabilityRun, Score
+from .normalisation import normalise_one
 from .reports import CeilingRecord, JobRecord, ScoreRecord, params_label
+from .scoring import LOWER_IS_BETTER
 
 
 def _main(study: Study):
@@ -144,7 +146,9 @@ def study_report(study: Study, *, seed: int = 0) -> StudyReport:
 
 
 def per_stimulus_scores_csv(study: Study) -> str:
-    """Every score row of the study with its stimulus, job and the stimulus' ceiling and floor."""
+    """Every score row of the study with its stimulus, job, the stimulus' ceiling and floor, and its
+    normalised score (`normalisation.normalise_one`: empty, with the reason in `normalised_note`,
+    where the stimulus' ceiling is not better than its floor by the margin)."""
     bounds = {(c.stimulus_id, c.task_kind, c.metric): (c.ceiling, c.floor) for c in ceiling_records(study)}
     rows = Score.objects.filter(stimulus__in=_main(study)).order_by("stimulus_id", "job_id", "task_kind", "metric").values_list(
         "stimulus_id", "stimulus__name", "stimulus__condition", "stimulus__class_index", "task_kind", "job_id",
@@ -153,13 +157,11 @@ def per_stimulus_scores_csv(study: Study) -> str:
     lines = []
     for sid, name, condition, label, kind, job, model, method, params, metric, value, n, note in rows:
         ceiling, floor = bounds.get((sid, kind, metric), (None, None))
-        normalised = None
-        if None not in (value, ceiling, floor) and ceiling != floor:
-            normalised = (value - floor) / (ceiling - floor)
+        normalised, why = normalise_one(value, ceiling, floor, lower_is_better=metric in LOWER_IS_BETTER)
         lines.append([sid, name, condition, label if label is not None else "", kind, job, model, method, params_label(params),
-                      metric, _f(value), n, _f(ceiling), _f(floor), _f(normalised), note])
+                      metric, _f(value), n, _f(ceiling), _f(floor), normalised, why, note])
     header = ["stimulus_id", "stimulus", "condition", "class_index", "task_kind", "job_id", "model", "method", "params",
-              "metric", "value", "n_participants", "ceiling", "floor", "normalised", "note"]
+              "metric", "value", "n_participants", "ceiling", "floor", "normalised", "normalised_note", "note"]
     return reports.csv_text(header, lines)
 
 

@@ -39,6 +39,7 @@ def report(request, slug: str):
         "metrics_shown": [(m, METRIC_LABELS[m]) for m in metrics_shown],
         "faithfulness": [(m, METRIC_LABELS[m]) for m in FAITHFULNESS],
         "figure_metrics": [(m, METRIC_LABELS[m]) for m in metrics_shown + list(FAITHFULNESS)],
+        "normalised_metrics": metrics_shown,
         "curve_metrics": [(m, METRIC_LABELS[m]) for m in CURVE_METRICS],
         "tables": TABLES,
         "pending": len(services.maps_pending(study=study)),

@@ -2,7 +2,8 @@
 
 The shape of the seed lab report's tables ("PCC 0.58 +/- 0.19 ..."), one row per (model, method,
 params, task kind, condition), every metric as mean +/- std with a bootstrap 95% CI over stimuli,
-the scores normalised by the human ceiling and floor, and RISE's insertion/deletion AUCs. Reads are
+the scores normalised by the human ceiling and floor (`normalisation.py`: undefined, with a note, where
+the ceiling is not better than the floor by a margin), and RISE's insertion/deletion AUCs. Reads are
 `report_data.py`; figures `figures.py`; CSV writing is here.
 """
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Iterable, NamedTuple
 import numpy as np
 
 from .csv_cells import csv_line
+from .normalisation import bounds_note
 from .scoring import ALL_METRICS, LOWER_IS_BETTER
-from .statistics import EMPTY, Resampler, Summary, bootstrap_columns, normalised_columns
+from .statistics import EMPTY, NormalisedSummary, Resampler, Summary, bootstrap_columns, normalised_columns
 
 FAITHFULNESS = ("insertion", "deletion")
 METRIC_LABELS = {
@@ -77,7 +79,7 @@ class SummaryRow:
     condition: str
     n_stimuli: int
     metrics: dict[str, Summary] = field(default_factory=dict)
-    normalised: dict[str, Summary] = field(default_factory=dict)
+    normalised: dict[str, NormalisedSummary] = field(default_factory=dict)  # NaN mean + note: undefined
     faithfulness: dict[str, Summary] = field(default_factory=dict)
 
     @property
@@ -145,8 +147,9 @@ def summary_rows(
         row = SummaryRow(model, method, params, kind, condition, len(per_stimulus))
         row.metrics = dict(zip(names, bootstrap_columns(matrix, resampler=resampler)))
         bounds_matrix = ceiling_matrix(kind, condition, names)
-        normalised = normalised_columns(matrix, bounds_matrix[..., 0], bounds_matrix[..., 1], resampler=resampler)
-        row.normalised = {name: summary for name, summary in zip(names, normalised) if summary.n}
+        normalised = normalised_columns(matrix, bounds_matrix[..., 0], bounds_matrix[..., 1], resampler=resampler,
+                                        lower_is_better=[name in LOWER_IS_BETTER for name in names])
+        row.normalised = dict(zip(names, normalised))  # n == 0: no stimulus with score, ceiling and floor
         pairs = faith.get((model, method, params, condition))
         if pairs:
             ids = faith_order[condition]
@@ -166,11 +169,13 @@ class ReliabilityRow:
     n_stimuli: int
     ceiling: Summary
     floor: Summary
+    note: str = ""  # why scores cannot be normalised by this ceiling and floor ("" when they can)
 
 
 def reliability_rows(ceilings: Iterable[CeilingRecord], *, seed: int = 0) -> list[ReliabilityRow]:
     """The study's ceiling and floor per (task kind, condition, metric): means over stimuli with CIs
-    (one shared bootstrap draw per task kind and condition)."""
+    (one shared bootstrap draw per task kind and condition), and a note where the ceiling is not
+    better than the floor by the normalisation margin (`normalisation.py`)."""
     groups: dict[tuple, dict[int, tuple[float, float]]] = defaultdict(dict)
     stimuli_of: dict[tuple[str, str], set[int]] = defaultdict(set)
     for c in ceilings:
@@ -180,11 +185,13 @@ def reliability_rows(ceilings: Iterable[CeilingRecord], *, seed: int = 0) -> lis
     resamplers = {kc: Resampler(_rng(seed, "reliability", *kc)) for kc in order}
     rows = []
     for key in sorted(groups, key=lambda k: (k[0], k[1], ALL_METRICS.index(k[2]) if k[2] in ALL_METRICS else 99)):
-        kind, condition, _metric = key
+        kind, condition, metric = key
         ids, per_stimulus = order[(kind, condition)], groups[key]
         matrix = np.array([per_stimulus.get(s, (np.nan, np.nan)) for s in ids], dtype=np.float64).reshape(len(ids), 2)
         ceiling, floor = bootstrap_columns(matrix, resampler=resamplers[(kind, condition)])
-        rows.append(ReliabilityRow(*key, n_stimuli=len(per_stimulus), ceiling=ceiling, floor=floor))
+        note = bounds_note(ceiling.mean, floor.mean, lower_is_better=metric in LOWER_IS_BETTER,
+                           ceiling_ci=(ceiling.ci_low, ceiling.ci_high), floor_ci=(floor.ci_low, floor.ci_high))
+        rows.append(ReliabilityRow(*key, n_stimuli=len(per_stimulus), ceiling=ceiling, floor=floor, note=note))
     return rows
 
 
@@ -226,11 +233,12 @@ def _summary_cells(s: Summary) -> list:
 
 
 def summary_csv(rows: list[SummaryRow]) -> str:
-    """One line per row; per metric: n, mean, std, ci_low, ci_high, then the normalised mean and CI."""
+    """One line per row; per metric: n, mean, std, ci_low, ci_high, then the normalised mean and CI
+    and a note (empty cells and the reason where the normalised score is undefined)."""
     header = ["model", "method", "params", "task_kind", "condition", "n_stimuli"]
     for m in ALL_METRICS:
         header += [f"{m}_{x}" for x in ("n", "mean", "std", "ci_low", "ci_high")]
-        header += [f"{m}_normalised_{x}" for x in ("mean", "ci_low", "ci_high")]
+        header += [f"{m}_normalised_{x}" for x in ("mean", "ci_low", "ci_high", "note")]
     for m in FAITHFULNESS:
         header += [f"{m}_{x}" for x in ("n", "mean", "std", "ci_low", "ci_high")]
     lines = []
@@ -239,7 +247,7 @@ def summary_csv(rows: list[SummaryRow]) -> str:
         for m in ALL_METRICS:
             line += _summary_cells(r.metrics.get(m, EMPTY))
             n = r.normalised.get(m, EMPTY)
-            line += [n.mean, n.ci_low, n.ci_high]
+            line += [n.mean, n.ci_low, n.ci_high, getattr(n, "note", "")]
         for m in FAITHFULNESS:
             line += _summary_cells(r.faithfulness.get(m, EMPTY))
         lines.append(line)
@@ -248,10 +256,10 @@ def summary_csv(rows: list[SummaryRow]) -> str:
 
 def reliability_csv(rows: list[ReliabilityRow]) -> str:
     header = ["task_kind", "condition", "metric", "n_stimuli", "ceiling_mean", "ceiling_std", "ceiling_ci_low",
-              "ceiling_ci_high", "floor_mean", "floor_std", "floor_ci_low", "floor_ci_high"]
+              "ceiling_ci_high", "floor_mean", "floor_std", "floor_ci_low", "floor_ci_high", "note"]
     return csv_text(header, (
         [r.task_kind, r.condition, r.metric, r.n_stimuli, r.ceiling.mean, r.ceiling.std, r.ceiling.ci_low,
-         r.ceiling.ci_high, r.floor.mean, r.floor.std, r.floor.ci_low, r.floor.ci_high]
+         r.ceiling.ci_high, r.floor.mean, r.floor.std, r.floor.ci_low, r.floor.ci_high, r.note]
         for r in rows
     ))
 

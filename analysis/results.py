@@ -22,9 +22,10 @@ from .scoring import ALL_METRICS
 FIGURE_METRICS = ALL_METRICS + FAITHFULNESS
 CURVE_METRICS = ("pcc", "sim")
 TABLES = {
-    "summary": "one line per model x method x params x task kind x condition: every metric's mean, std, 95% CI, normalised",
-    "scores": "every score of every stimulus, with the stimulus' ceiling, floor and normalised score",
-    "reliability": "the study's ceiling and floor per task kind, condition and metric",
+    "summary": "one line per model x method x params x task kind x condition: every metric's mean, std, 95% CI, "
+               "normalised (empty, with a note, where the ceiling is not better than the floor by the margin)",
+    "scores": "every score of every stimulus, with the stimulus' ceiling, floor and normalised score (or the reason it has none)",
+    "reliability": "the study's ceiling and floor per task kind, condition and metric, with a note where they cannot normalise",
     "reliability-stimuli": "every stimulus' ceiling and floor per metric",
     "curves": "every stimulus' split-half reliability at k participants per half",
 }
@@ -32,7 +33,8 @@ RESPONSE_FORMATS = ("jsonl", "csv")
 
 
 def figure_names() -> list[str]:
-    return [f"bars-{m}" for m in FIGURE_METRICS] + [f"curves-{m}" for m in CURVE_METRICS]
+    return ([f"bars-{m}" for m in FIGURE_METRICS] + [f"normalised-{m}" for m in ALL_METRICS]
+            + [f"curves-{m}" for m in CURVE_METRICS])
 
 
 def _attachment(response: HttpResponse, filename: str) -> HttpResponse:
@@ -57,7 +59,8 @@ def table_response(study: Study, name: str) -> HttpResponse:
 
 
 def figure_response(study: Study, name: str, fmt: str, *, download: bool = False) -> HttpResponse:
-    """bars-<metric> (mean and CI per method, task kind and condition) or curves-<pcc|sim>, as png or svg."""
+    """bars-<metric> (mean and CI per method, task kind and condition), normalised-<metric> (the
+    normalised score; a marked gap and the reason where undefined) or curves-<pcc|sim>, png or svg."""
     if fmt not in figures.FORMATS:
         raise InvalidInput(f"unknown figure format {fmt!r}; use png or svg", fields={"format": ["png or svg"]})
     kind, _, metric = name.partition("-")
@@ -65,10 +68,14 @@ def figure_response(study: Study, name: str, fmt: str, *, download: bool = False
     if kind == "bars" and metric in FIGURE_METRICS:
         body = figures.metric_bars(data.rows, metric, data.reliability, fmt, title=f"{study.title}: {METRIC_LABELS[metric]}",
                                    method_defaults={key: method.defaults for key, method in METHODS.items()})
+    elif kind == "normalised" and metric in ALL_METRICS:
+        body = figures.normalised_bars(data.rows, metric, fmt, title=f"{study.title}: normalised {METRIC_LABELS[metric]}",
+                                       method_defaults={key: method.defaults for key, method in METHODS.items()})
     elif kind == "curves" and metric in CURVE_METRICS:
         body = figures.reliability_curves(data.curves, report_data.curve_records(study), metric, fmt)
     else:
-        raise NotFound(f"no figure {name!r}: bars-<metric> ({', '.join(FIGURE_METRICS)}) or curves-<{'|'.join(CURVE_METRICS)}>")
+        raise NotFound(f"no figure {name!r}: bars-<metric> ({', '.join(FIGURE_METRICS)}), normalised-<metric> "
+                       f"({', '.join(ALL_METRICS)}) or curves-<{'|'.join(CURVE_METRICS)}>")
     response = HttpResponse(body, content_type=figures.FORMATS[fmt])
     return _attachment(response, f"{study.slug}-{name}.{fmt}") if download else response
 

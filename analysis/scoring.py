@@ -44,8 +44,10 @@ def _pearson(a: _Centred, b: _Centred) -> float:
 
 
 def _tops(m: np.ndarray) -> dict[str, np.ndarray]:
+    """`metrics.top_region` of every fraction, sharing one percentile call and one floor mask."""
     cuts = np.percentile(m, [100.0 * (1.0 - f) for f in TOP_FRACTIONS.values()])
-    return {name: m >= cut for name, cut in zip(TOP_FRACTIONS, cuts)}
+    above_floor = m > m.min()
+    return {name: (m >= cut) & above_floor for name, cut in zip(TOP_FRACTIONS, cuts)}
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class HumanReference:
     centred: _Centred
     ranks: _Centred | None
     sim_normalised: np.ndarray | None
-    kld_normalised: np.ndarray
+    kld_normalised: np.ndarray | None  # None: Q holds a negative or non-finite value
     tops: dict[str, np.ndarray]
 
     @classmethod
@@ -69,7 +71,6 @@ class HumanReference:
             fixations = np.asarray(fixations).astype(bool, copy=False)
             if fixations.shape != q.shape:
                 raise ValueError(f"fixation map {fixations.shape} and human map {q.shape} differ in shape")
-        total = q.sum()
         return cls(
             q=q,
             fixations=fixations,
@@ -77,7 +78,7 @@ class HumanReference:
             centred=_centred(q),
             ranks=_centred(metrics.rank_average(q).reshape(q.shape)) if finite else None,
             sim_normalised=metrics.sim_normalise(q),
-            kld_normalised=q / total if total != 0 and finite else q,
+            kld_normalised=metrics.kld_normalise(q),
             tops=_tops(q) if finite else {},
         )
 
@@ -87,14 +88,10 @@ class HumanReference:
 
 
 def _kld(p: np.ndarray, ref: HumanReference) -> float:
-    total = p.sum()
-    if not (np.isfinite(total) and ref.finite):
+    pn = metrics.kld_normalise(p)
+    if pn is None or ref.kld_normalised is None:
         return NAN
-    pn = p / total if total != 0 else p
-    q = ref.kld_normalised
-    with np.errstate(divide="ignore", invalid="ignore"):
-        value = float((q * np.log(metrics.EPS + q / (pn + metrics.EPS))).sum())
-    return value if np.isfinite(value) else NAN
+    return metrics.kld_of_normalised(pn, ref.kld_normalised)
 
 
 def metric_suite(p: np.ndarray, ref: HumanReference) -> dict[str, float]:
@@ -115,8 +112,7 @@ def metric_suite(p: np.ndarray, ref: HumanReference) -> dict[str, float]:
         if not (finite and ref.finite):
             out[name] = NAN
             continue
-        union = np.count_nonzero(p_tops[name] | ref.tops[name])
-        out[name] = float(np.count_nonzero(p_tops[name] & ref.tops[name]) / union) if union else NAN
+        out[name] = metrics.region_iou(p_tops[name], ref.tops[name])
     if ref.fixations is not None:
         out["nss"] = metrics.nss(p, ref.fixations)
         out["auc_judd"] = metrics.auc_judd(p, ref.fixations)

@@ -3,7 +3,7 @@
 Every mean the reports show comes with the sample std and a percentile bootstrap CI of the mean:
 resample the stimuli with replacement `resamples` times, take the (1 - level) / 2 and (1 + level) / 2
 percentiles of the resampled means. NaN (undefined) values are left out first. Seeded through the
-Generator passed in. Vectorised: the resampling is a (resamples x n) count matrix times the values,
+Generator passed in. Normalised scores (`normalised_columns`) follow `normalisation.py`. Vectorised: the resampling is a (resamples x n) count matrix times the values,
 so many metrics of one group share one draw.
 """
 from __future__ import annotations
@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+
+from .normalisation import NO_BOUNDS, NO_SCORE, normalise
 
 NAN = float("nan")
 RESAMPLES = 2000
@@ -102,9 +104,32 @@ def bootstrap_summary(
     return bootstrap_columns(column, rng=rng, resamples=resamples, level=level)[0]
 
 
+@dataclass(frozen=True)
+class NormalisedSummary(Summary):
+    """A Summary of a normalised score, with `note`: "" where defined, else why it is undefined
+    (then mean, std and CI are NaN; n still counts the stimuli whose raw means were compared)."""
+
+    note: str = ""
+
+
 def _ratio(m, c, f):
     with np.errstate(divide="ignore", invalid="ignore"):
         return (m - f) / (c - f)
+
+
+def _percentile_columns(draws: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of (resamples x k) draws: the CI's low and high percentiles over its finite draws
+    (NaN for a column without any)."""
+    q = [50 * (1 - level), 50 * (1 + level)]
+    finite = np.isfinite(draws)
+    if finite.all():
+        low, high = np.percentile(draws, q, axis=0)
+        return low, high
+    low, high = np.full(draws.shape[1], np.nan), np.full(draws.shape[1], np.nan)
+    for i in range(draws.shape[1]):
+        if finite[:, i].any():
+            low[i], high[i] = np.percentile(draws[finite[:, i], i], q)
+    return low, high
 
 
 def normalised_columns(
@@ -112,44 +137,54 @@ def normalised_columns(
     ceiling: np.ndarray,
     floor: np.ndarray,
     *,
+    lower_is_better: Sequence[bool] | bool = False,
     rng: np.random.Generator | None = None,
     resamples: int = RESAMPLES,
     level: float = LEVEL,
     resampler: Resampler | None = None,
-) -> list[Summary]:
-    """Per column j of the (n stimuli x m) arrays: (mean model - mean floor) / (mean ceiling - mean
-    floor) over the stimuli where all three are finite, with a bootstrap CI resampling those stimuli
-    (NaN where the means of ceiling and floor coincide); `std` is the std of the per-stimulus ratios.
-    Columns defined on the same stimuli share one draw and one matrix product."""
+) -> list[NormalisedSummary]:
+    """Per column j of the (n stimuli x m) arrays: the normalised score of the means, (mean model -
+    mean floor) / (mean ceiling - mean floor), over the stimuli where all three are finite (a
+    stimulus whose own normalised score is undefined still counts here), with a bootstrap CI
+    resampling those stimuli.
+
+    Undefined (NaN, with the reason in `note`) unless the mean ceiling is better than the mean floor
+    by the margin of `normalisation.normalise`: their bootstrap CIs (the same draws) must not
+    overlap; with one stimulus (no CI) the gap must reach 5% of |ceiling| + |floor|. `std` is the
+    std of the per-stimulus normalised scores that are defined (`normalise` per stimulus, no CI).
+    `lower_is_better`: one bool for all columns or one per column. Columns defined on the same
+    stimuli share one draw and one matrix product."""
     model, ceiling, floor = (np.asarray(a, dtype=np.float64) for a in (model, ceiling, floor))
+    lower = np.broadcast_to(np.asarray(lower_is_better, dtype=bool), (model.shape[1],))
     resampler = resampler or Resampler(rng, resamples)
-    defined = np.isfinite(model) & np.isfinite(ceiling) & np.isfinite(floor)
-    out: list[Summary] = [EMPTY] * model.shape[1]
+    bounded = np.isfinite(ceiling) & np.isfinite(floor)
+    defined = np.isfinite(model) & bounded
+    out = [NormalisedSummary(0, NAN, NAN, NAN, NAN, NO_SCORE if bounded[:, j].any() else NO_BOUNDS) for j in range(model.shape[1])]
     patterns: dict[bytes, list[int]] = {}
     for j in range(model.shape[1]):
         patterns.setdefault(defined[:, j].tobytes(), []).append(j)
     for columns in patterns.values():
         rows = defined[:, columns[0]]
         m, c, f = (a[rows][:, columns] for a in (model, ceiling, floor))
-        n = m.shape[0]
+        n, k = m.shape
         if n == 0:
             continue
-        points = _ratio(m.mean(axis=0), c.mean(axis=0), f.mean(axis=0))
-        per_stimulus = _ratio(m, c, f)
+        per_stimulus, _ = normalise(m, c, f, lower_is_better=lower[columns])
+        none = (np.full(k, np.nan), np.full(k, np.nan))
+        cis, boot_cis = (none, none), none  # one stimulus: no CI (the gap rule applies)
         if n > 1:
             means = resampler.counts(rows) @ np.hstack([m, c, f]) / n
-            k = len(columns)
-            boots = _ratio(means[:, :k], means[:, k : 2 * k], means[:, 2 * k :])
+            cis = _percentile_columns(means[:, k : 2 * k], level), _percentile_columns(means[:, 2 * k :], level)
+            boot_cis = _percentile_columns(_ratio(means[:, :k], means[:, k : 2 * k], means[:, 2 * k :]), level)
+        points, notes = normalise(m.mean(axis=0), c.mean(axis=0), f.mean(axis=0), lower_is_better=lower[columns],
+                                  ceiling_ci=cis[0], floor_ci=cis[1])
         for i, j in enumerate(columns):
-            point = float(points[i]) if np.isfinite(points[i]) else NAN
+            if notes[i]:
+                out[j] = NormalisedSummary(n, NAN, NAN, NAN, NAN, notes[i])
+                continue
             ratios = per_stimulus[:, i][np.isfinite(per_stimulus[:, i])]
             std = float(ratios.std(ddof=1)) if ratios.size > 1 else NAN
-            finite_boots = boots[:, i][np.isfinite(boots[:, i])] if n > 1 else np.empty(0)
-            if finite_boots.size == 0:
-                out[j] = Summary(n, point, std, NAN, NAN)
-            else:
-                lo, hi = np.percentile(finite_boots, [50 * (1 - level), 50 * (1 + level)])
-                out[j] = Summary(n, point, std, float(lo), float(hi))
+            out[j] = NormalisedSummary(n, float(points[i]), std, float(boot_cis[0][i]), float(boot_cis[1][i]))
     return out
 
 
@@ -162,7 +197,9 @@ def normalised_summary(
     resamples: int = RESAMPLES,
     level: float = LEVEL,
     resampler: Resampler | None = None,
-) -> Summary:
+    lower_is_better: bool = False,
+) -> NormalisedSummary:
     """`normalised_columns` of one column."""
     columns = [np.asarray(x, dtype=np.float64).reshape(-1, 1) for x in (model, ceiling, floor)]
-    return normalised_columns(*columns, rng=rng, resamples=resamples, level=level, resampler=resampler)[0]
+    return normalised_columns(*columns, lower_is_better=lower_is_better, rng=rng, resamples=resamples, level=level,
+                              resampler=resampler)[0]

@@ -291,6 +291,10 @@ class ScoreGroupOutput(serializers.Serializer):
         "stimulus_id": serializers.IntegerField(), "stimulus_name": serializers.CharField(),
         "condition": serializers.CharField(), "value": serializers.FloatField(allow_null=True),
         "n_participants": serializers.IntegerField(),
+        "ceiling": serializers.FloatField(allow_null=True, help_text="the stimulus' human ceiling for the metric"),
+        "floor": serializers.FloatField(allow_null=True, help_text="the stimulus' human floor for the metric"),
+        "normalised": serializers.FloatField(allow_null=True, help_text="(value - floor) / (ceiling - floor); null when undefined"),
+        "normalised_note": serializers.CharField(help_text="why `normalised` is null (empty when it is defined)"),
     }, many=True)
 
 

@@ -20,7 +20,9 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from analysis.models import Score
+from analysis.models import HumanCeiling, Score
+from analysis.normalisation import normalise_one
+from analysis.scoring import LOWER_IS_BETTER
 from explain.models import ExplanationJob
 from explain.services import explain_config_resolve, job_target, params_hash
 from studyserver.errors import InvalidInput, NotFound, PermissionDenied
@@ -195,15 +197,20 @@ def _summary(values: list[float]) -> dict:
 def study_scores(*, study: Study) -> list[dict]:
     """Scores of this study's main stimuli grouped by (model, method, params, task kind, metric):
     summary over stimuli (undefined values, stored as null, are counted apart), a breakdown by
-    condition, and every stimulus's value."""
+    condition, and every stimulus's value with its ceiling, floor and normalised score (null, with
+    the reason in `normalised_note`, where undefined: `analysis.normalisation`)."""
     scores = (
         Score.objects.filter(stimulus__study=study, stimulus__role=StimulusRole.MAIN)
         .select_related("job", "stimulus")
         .order_by("job__model_key", "job__method_key", "job__params_hash", "task_kind", "metric", "stimulus_id")
     )
+    bounds = {(c["stimulus_id"], c["task_kind"], c["metric"]): (c["ceiling"], c["floor"]) for c in HumanCeiling.objects.filter(
+        stimulus__study=study, stimulus__role=StimulusRole.MAIN).values("stimulus_id", "task_kind", "metric", "ceiling", "floor")}
     groups: dict[tuple, dict] = {}
     for score in scores:
         job = score.job
+        ceiling, floor = bounds.get((score.stimulus_id, score.task_kind, score.metric), (None, None))
+        normalised, note = normalise_one(score.value, ceiling, floor, lower_is_better=score.metric in LOWER_IS_BETTER)
         key = (job.model_key, job.method_key, job.params_hash, score.task_kind, score.metric)
         group = groups.setdefault(key, {
             "model": job.model_key, "method": job.method_key, "params": job.params, "task_kind": score.task_kind,
@@ -211,7 +218,8 @@ def study_scores(*, study: Study) -> list[dict]:
         })
         group["values"].append({
             "stimulus_id": score.stimulus_id, "stimulus_name": score.stimulus.name, "condition": score.stimulus.condition,
-            "value": score.value, "n_participants": score.n_participants,
+            "value": score.value, "n_participants": score.n_participants, "ceiling": ceiling, "floor": floor,
+            "normalised": normalised if math.isfinite(normalised) else None, "normalised_note": note,
         })
     result = []
     for group in groups.values():

@@ -62,8 +62,11 @@ def mit_kldiv(p, q):
 
 
 def iou_top_written_out(p, q, fraction):
-    tp = p >= np.percentile(p, 100 * (1 - fraction))
-    tq = q >= np.percentile(q, 100 * (1 - fraction))
+    """The top region: at or above the (1 - fraction) percentile, ties included, never the minimum."""
+    tp = (p >= np.percentile(p, 100 * (1 - fraction))) & (p != p.min())
+    tq = (q >= np.percentile(q, 100 * (1 - fraction))) & (q != q.min())
+    if not tp.any() or not tq.any():
+        return math.nan
     return (tp & tq).sum() / (tp | tq).sum()
 
 
@@ -152,12 +155,56 @@ def test_iou_top_written_out(p, q, fraction):
     assert metrics.iou_top(p, q, fraction) == pytest.approx(iou_top_written_out(p, q, fraction), abs=1e-15)
 
 
-def test_iou_top_ties_are_included():
+def test_iou_top_ties_are_included_but_never_the_floor_value():
     a = np.arange(100, dtype=float).reshape(10, 10)
     assert metrics.iou_top(a, a, 0.1) == 1.0
     assert metrics.iou_top(a, a[::-1], 0.1) == 0.0
-    # a constant map: the percentile is the constant, every pixel is in the top region
-    assert metrics.iou_top(np.zeros((10, 10)), a, 0.3) == pytest.approx(30 / 100)
+    steps = np.repeat([0.0, 1.0, 2.0, 3.0], 25).reshape(10, 10)  # the top 10% cut falls inside the tie at 3
+    assert np.count_nonzero(metrics.top_region(steps, 0.1)) == 25
+    # a constant map has no top region (its every pixel is its floor): undefined, not 30%
+    for constant in (np.zeros((10, 10)), np.full((10, 10), 2.0)):
+        assert not metrics.top_region(constant, 0.3).any()
+        assert math.isnan(metrics.iou_top(constant, a, 0.3)) and math.isnan(metrics.iou_top(a, constant, 0.3))
+
+
+def _paint_mask(shape, box):
+    mask = np.zeros(shape)
+    mask[box] = 1.0
+    return mask
+
+
+def test_iou_top_of_a_binary_paint_mask_is_its_painted_area_not_the_whole_image():
+    """One participant's paint mask covering less than 30% of the image: its top-30% region is the
+    painted area (the zero tie is the floor), so the IoU depends on the model map, not 0.3 for all."""
+    shape = (40, 50)
+    mask = _paint_mask(shape, np.s_[10:22, 5:25])  # 240 px = 12% of 2000
+    assert metrics.top_region(mask, 0.3).sum() == 240 and metrics.top_region(mask, 0.1).sum() == 240
+    g = np.random.default_rng(4)
+    values = []
+    for shift in (0, 8, 20):
+        model = g.random(shape) * 0.1 + np.roll(mask, shift, axis=1)  # the painted area, moved right
+        top = model >= np.percentile(model, 70)
+        expected = (top & (mask > 0)).sum() / (top | (mask > 0)).sum()
+        values.append(metrics.iou_top(model, mask, 0.3))
+        assert values[-1] == pytest.approx(expected, abs=1e-15)
+    assert values[0] > values[1] > values[2] and 0.3 not in values
+    assert values[0] == pytest.approx(240 / 600)  # the mask lies inside the model's top 600 px
+    # two masks: painted area against painted area
+    other = _paint_mask(shape, np.s_[10:22, 15:35])
+    assert metrics.iou_top(other, mask, 0.3) == pytest.approx(120 / 360)
+
+
+def test_kld_is_nan_for_negative_input_as_promised():
+    p, q = rng.random((12, 12)), rng.random((12, 12))
+    # an all-negative map divided by its (negative) sum would pass for a distribution
+    assert math.isnan(metrics.kld(-p, q)) and math.isnan(metrics.kld(p, -q)) and math.isnan(metrics.kld(-p, -q))
+    # a negative pixel where the other map is negative too would give a finite log
+    p_dip, q_dip = p.copy(), q.copy()
+    p_dip[3, 4] = q_dip[3, 4] = -1e-3
+    assert math.isnan(metrics.kld(p_dip, q_dip))
+    signed = rng.normal(size=(12, 12))
+    assert math.isnan(metrics.kld(signed, q)) and math.isnan(metrics.kld(q, signed))
+    assert np.isfinite(metrics.kld(np.abs(signed), q)) and np.isfinite(metrics.kld(p, q))  # non-negative: defined
 
 
 # --- edge cases: NaN, never raise -------------------------------------------------------------

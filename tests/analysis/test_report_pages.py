@@ -47,7 +47,8 @@ def test_report_tables_per_kind_method_and_condition(owner_client, scored_study)
     assert good.n_stimuli == 3 and good.metrics["pcc"].mean > noise.metrics["pcc"].mean
     assert good.metrics["pcc"].ci_low <= good.metrics["pcc"].mean <= good.metrics["pcc"].ci_high
     assert "auc_judd" in good.metrics and "auc_judd" not in by_key[("paint", "gradcam", "original")].metrics
-    assert good.faithfulness["insertion"].n == 4 and noise  # every stimulus with the map, answered or not.faithfulness["insertion"].n == 0
+    assert good.faithfulness["insertion"].n == 4  # every stimulus with the map, answered or not
+    assert noise.faithfulness["insertion"].n == 0  # the gradient maps have no insertion AUC
     assert good.normalised["pcc"].n == 3
 
 
@@ -124,10 +125,98 @@ def test_gallery_pages_and_region_images(owner_client, scored_study):
         assert image.status_code == 200 and image.content[:4] == b"\x89PNG"
 
 
-def test_buttons_queue_work(owner_client, scored_study):
-    assert owner_client.post(reverse("dashboard-reliability", args=[scored_study.slug])).status_code == 302
-    assert owner_client.post(reverse("dashboard-maps-refresh", args=[scored_study.slug])).status_code == 302
-    assert owner_client.get(reverse("dashboard-reliability", args=[scored_study.slug])).status_code == 405
+def _published(callbacks) -> list[tuple[str, tuple]]:
+    """(task name, args) of each publish queued on commit (studyserver.queueing's partials)."""
+    return [(callback.args[0].name, tuple(callback.args[1])) for callback in callbacks]
+
+
+def test_buttons_queue_work(owner_client, scored_study, django_capture_on_commit_callbacks):
+    from analysis.models import HumanMap, ReliabilityRun
+
+    slug, study = scored_study.slug, scored_study
+    requested = dict(ReliabilityRun.objects.filter(study=study).values_list("task_kind", "requested"))
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert owner_client.post(reverse("dashboard-reliability", args=[slug])).status_code == 302
+    assert sorted(_published(callbacks)) == [("analysis.tasks.reliability_refresh", (study.pk, kind)) for kind in ("bubble", "paint")]
+    after = dict(ReliabilityRun.objects.filter(study=study).values_list("task_kind", "requested"))
+    assert after == {kind: n + 1 for kind, n in requested.items()}  # a run that finds work to do
+
+    stale = HumanMap.objects.filter(stimulus__study=study, task_kind="paint").order_by("stimulus_id").first()
+    stale.recipe = {**stale.recipe, "version": -1}  # made with another recipe than the study's: pending
+    stale.save(update_fields=["recipe"])
+    with django_capture_on_commit_callbacks() as callbacks:
+        page = owner_client.post(reverse("dashboard-maps-refresh", args=[slug]), follow=True)
+    assert _published(callbacks) == [("analysis.tasks.human_map_update", (stale.stimulus_id, "paint"))]
+    assert "1 human map(s) queued" in page.content.decode()
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert owner_client.get(reverse("dashboard-reliability", args=[slug])).status_code == 405
+    assert callbacks == []
+
+
+def _bounds_set(study, name, kind, metric, ceiling, floor):
+    from analysis.models import HumanCeiling
+
+    row = HumanCeiling.objects.get(stimulus__study=study, stimulus__name=name, task_kind=kind, metric=metric)
+    row.ceiling, row.floor = ceiling, floor
+    row.save()  # computed_at moves: the cached report is rebuilt
+
+
+def test_undefined_normalised_scores_carry_their_reason_in_tables_api_page_and_figures(owner_client, scored_study):
+    """The two coffee cases: ceiling 0.7996 over floor 0.7994 (a near-zero range), and a floor above
+    the ceiling. Both give no normalised score and a stated reason, per stimulus and per summary row."""
+    import matplotlib
+
+    from analysis.models import Score
+
+    slug = scored_study.slug
+    _bounds_set(scored_study, "coffee.png", "paint", "pcc", 0.7996, 0.7994)
+    _bounds_set(scored_study, "chelsea.png", "paint", "pcc", 0.844, 0.867)
+    _bounds_set(scored_study, "chelsea-blur.png", "paint", "pcc", 0.7996, 0.7994)  # the only stimulus of its condition
+    _bounds_set(scored_study, "astronaut.png", "paint", "sim", None, None)  # as with fewer than two participants
+    scores = _csv(owner_client.get(reverse("dashboard-table", args=[slug, "scores"])))
+    rows = {(r["stimulus"], r["method"]): r for r in scores if (r["task_kind"], r["metric"]) == ("paint", "pcc")}
+    coffee, chelsea = rows[("coffee.png", "gradient")], rows[("chelsea.png", "gradient")]
+    assert coffee["normalised"] == "" and coffee["normalised_note"].startswith("ceiling 0.7996 and floor 0.7994 differ by")
+    assert chelsea["normalised"] == "" and chelsea["normalised_note"] == "ceiling 0.844 is not above floor 0.867"
+    fine = rows[("astronaut.png", "gradcam")]
+    assert fine["normalised"] and fine["normalised_note"] == ""
+    unbounded = next(r for r in scores if (r["stimulus"], r["task_kind"], r["metric"]) == ("astronaut.png", "paint", "sim"))
+    assert unbounded["normalised"] == "" and unbounded["normalised_note"] == "no human ceiling or floor"
+
+    api = owner_client.get(reverse("api-study-scores", args=[slug])).json()
+    group = next(g for g in api if (g["method"], g["task_kind"], g["metric"]) == ("gradient", "paint", "pcc"))
+    values = {v["stimulus_name"]: v for v in group["values"]}
+    assert values["coffee.png"]["normalised"] is None and "under 5%" in values["coffee.png"]["normalised_note"]
+    assert values["coffee.png"]["ceiling"] == 0.7996 and values["coffee.png"]["value"] is not None
+    assert values["astronaut.png"]["normalised"] is not None and values["astronaut.png"]["normalised_note"] == ""
+
+    report = owner_client.get(reverse("dashboard-report", args=[slug]))
+    blur = next(r for r in report.context["report"].rows
+                if (r.task_kind, r.method_key, r.condition) == ("paint", "gradient", "gaussian_blur-3"))
+    assert blur.normalised["pcc"].n == 1 and "under 5%" in blur.normalised["pcc"].note
+    assert blur.metrics["pcc"].n == 1  # the raw score is still shown
+    html = report.content.decode()
+    assert "norm –: ceiling 0.7996 and floor 0.7994 differ by" in html
+    assert "not possible: ceiling 0.7996 and floor 0.7994" in html  # the ceiling and floor table
+    original = next(r for r in report.context["report"].rows
+                    if (r.task_kind, r.method_key, r.condition) == ("paint", "gradcam", "original"))
+    kept = Score.objects.filter(stimulus__study=scored_study, stimulus__condition="original", task_kind="paint", metric="pcc",
+                                job__method_key="gradcam", value__isnull=False).count()
+    assert original.normalised["pcc"].n == kept == 3  # coffee and chelsea still count in the means
+
+    summary = {(r["task_kind"], r["method"], r["condition"]): r
+               for r in _csv(owner_client.get(reverse("dashboard-table", args=[slug, "summary"])))}
+    line = summary[("paint", "gradient", "gaussian_blur-3")]
+    assert line["pcc_normalised_mean"] == "" and "under 5%" in line["pcc_normalised_note"]
+
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text as text, to read it back
+        svg = owner_client.get(reverse("dashboard-figure", args=[slug, "normalised-pcc", "svg"])).content.decode()
+        bars = owner_client.get(reverse("dashboard-figure", args=[slug, "bars-pcc", "svg"])).content.decode()
+    assert "n/a" in svg and "paint · gaussian_blur-3 (gradcam, gradient, rise): ceiling 0.7996 and floor 0.7994 differ by" in svg
+    assert "paint · gaussian_blur-3: no normalised score, ceiling 0.7996" in bars
+    png = owner_client.get(reverse("dashboard-figure", args=[slug, "normalised-pcc", "png"]))
+    assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+    assert "normalised-pcc" in html
 
 
 def test_recipe_form_changes_the_sigma_and_refuses_nonsense(owner_client, scored_study):

@@ -1,5 +1,4 @@
 """Scores and reliability rows on PostgreSQL, from stored human and model maps."""
-import math
 
 import numpy as np
 import pytest
@@ -162,14 +161,20 @@ def test_requests_collapse_into_one_run(make_study):
     assert services.reliability_refresh(study_id=study.pk, task_kind="bubble") is None  # someone else runs
 
 
-def test_bad_reliability_parameters_are_refused(make_study):
+def test_bad_reliability_parameters_are_refused(make_study, django_capture_on_commit_callbacks):
     from studyserver.errors import InvalidInput
 
     study = make_study(task_kinds=["bubble"], launch=True)
-    with pytest.raises(InvalidInput, match="repetitions"):
-        services.reliability_params_set(study=study, task_kind="bubble", params={"repetitions": 0})
-    with pytest.raises(InvalidInput, match="unknown"):
-        services.reliability_params_set(study=study, task_kind="bubble", params={"reps": 3})
-    run = services.reliability_params_set(study=study, task_kind="bubble", params={"repetitions": 5, "seed": 9})
-    assert run.params["repetitions"] == 5 and run.params["partners"] == 3
-    assert not math.isnan(run.requested)
+    with django_capture_on_commit_callbacks() as callbacks:
+        with pytest.raises(InvalidInput, match="repetitions"):
+            services.reliability_params_set(study=study, task_kind="bubble", params={"repetitions": 0})
+        with pytest.raises(InvalidInput, match="unknown"):
+            services.reliability_params_set(study=study, task_kind="bubble", params={"reps": 3})
+    assert callbacks == [] and not ReliabilityRun.objects.filter(study=study).exists()  # refused: nothing stored or queued
+    with django_capture_on_commit_callbacks() as callbacks:
+        run = services.reliability_params_set(study=study, task_kind="bubble", params={"repetitions": 5, "seed": 9})
+    stored = ReliabilityRun.objects.get(pk=run.pk)
+    assert stored.params["repetitions"] == 5 and stored.params["seed"] == 9 and stored.params["partners"] == 3
+    # the new parameters ask for a run: the request counter moved past what was computed, and the task is queued
+    assert stored.requested == stored.computed + 1
+    assert [(c.args[0].name, tuple(c.args[1])) for c in callbacks] == [("analysis.tasks.reliability_refresh", (study.pk, "bubble"))]
