@@ -10,13 +10,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import FileResponse, HttpResponse
 from django.urls import reverse
-from drf_spectacular.utils import (
-    OpenApiResponse,
-    PolymorphicProxySerializer,
-    extend_schema,
-    extend_schema_field,
-    inline_serializer,
-)
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -28,9 +22,16 @@ from studyserver.throttling import ParticipantStartThrottle, ParticipantTokenThr
 
 from . import selectors
 from .models import Stimulus, TaskKind
+from .participant_schema import (
+    NEXT_OUTPUT,
+    UNKNOWN_TOKEN,
+    DisplayOutput,
+    NextField,
+    TrialParamsField,
+    error,
+)
 from .payloads import MAX_BODY_BYTES
 from .practice import practice_png
-from .researcher_apis import ErrorOutput
 from .resume_cookie import resume_cookie_get, resume_cookie_set
 from .services import participation
 
@@ -105,92 +106,6 @@ class ParticipantApi(APIView):
         return super().handle_exception(exc)
 
 
-# --- answers, typed for the OpenAPI schema (docs/payloads.md, "The participant flow") -----------
-
-
-def _error(text: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorOutput, description=text)
-
-
-class ParticipantProgressOutput(serializers.Serializer):
-    done = serializers.IntegerField(help_text="trials answered (the practice not counted)")
-    total = serializers.IntegerField(help_text="trials planned: K main trials + the catch trials (at least `done`)")
-
-
-class DisplayOutput(serializers.Serializer):
-    width = serializers.FloatField(help_text="CSS px the image is shown at (before any shrinking to a small screen)")
-    height = serializers.FloatField(help_text="CSS px")
-
-
-class PaintParamsOutput(serializers.Serializer):
-    brush_radii = serializers.ListField(child=serializers.FloatField(), help_text="stimulus px")
-    time_limit_ms = serializers.IntegerField(allow_null=True)
-    min_area = serializers.FloatField(help_text="least painted fraction of the image")
-    max_area = serializers.FloatField(help_text="most painted fraction of the image")
-
-
-class BubbleParamsOutput(serializers.Serializer):
-    variant = serializers.ChoiceField(choices=["free", "description"])
-    blur_sigma = serializers.FloatField(help_text="stimulus px")
-    bubble_radius = serializers.FloatField(help_text="stimulus px")
-    viewing_ms = serializers.IntegerField(allow_null=True, help_text="null: no time limit (description variant)")
-    min_clicks = serializers.IntegerField()
-    min_chars = serializers.IntegerField()
-
-
-class MouseParamsOutput(serializers.Serializer):
-    blur_sigma = serializers.FloatField(help_text="stimulus px")
-    window_radius = serializers.FloatField(help_text="stimulus px")
-    viewing_ms = serializers.IntegerField()
-    sample_interval_ms = serializers.FloatField()
-    min_samples = serializers.IntegerField()
-
-
-@extend_schema_field(PolymorphicProxySerializer(
-    component_name="TrialParams", serializers=[PaintParamsOutput, BubbleParamsOutput, MouseParamsOutput],
-    resource_type_field_name=None))
-class TrialParamsField(serializers.DictField):
-    """The task's rules for this trial, by the trial's task_kind (sizes in stimulus px, times in ms)."""
-
-
-class TrialOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    position = serializers.IntegerField(help_text="0-based order of the trial among the participant's trials")
-    task_kind = serializers.ChoiceField(choices=TaskKind.values)
-    image_url = serializers.CharField(help_text="GET: the picture (PNG), token-authenticated like this call")
-    width = serializers.IntegerField(help_text="stimulus px")
-    height = serializers.IntegerField(help_text="stimulus px")
-    label = serializers.CharField(help_text="the object's name shown to the participant")
-    display = DisplayOutput()
-    params = TrialParamsField()
-
-
-class NextTrialOutput(serializers.Serializer):
-    done = serializers.BooleanField(help_text="false: a trial to answer")
-    progress = ParticipantProgressOutput()
-    trial = TrialOutput()
-
-
-class NextDoneOutput(serializers.Serializer):
-    done = serializers.BooleanField(help_text="true: no more trials for this participant")
-    closed_early = serializers.BooleanField(help_text="the study closed before this participant finished")
-    progress = ParticipantProgressOutput()
-    completion_code = serializers.CharField(
-        allow_null=True, help_text="the code to give the recruiter; null when the study closed before the participant "
-        "answered any trial (they are asked to return the study); excluded participants get catch.failed_code if set")
-    completion_url = serializers.CharField(help_text="the completion page")
-    redirect_url = serializers.CharField(help_text="the recruiter's return address; empty when none, or when there is no code")
-
-
-NEXT_OUTPUT = PolymorphicProxySerializer(component_name="NextOutput", serializers=[NextTrialOutput, NextDoneOutput],
-                                         resource_type_field_name=None)
-
-
-@extend_schema_field(NEXT_OUTPUT)
-class NextField(serializers.DictField):
-    """What GET next answers."""
-
-
 def trial_payload(trial, participant) -> dict:
     stimulus = trial.stimulus
     geometry = selectors.trial_geometry_get(participant=participant, width=stimulus.width, height=stimulus.height)
@@ -249,12 +164,12 @@ class ParticipantStartApi(ParticipantApi):
 
     @extend_schema(request=Input, responses={
         201: Output, 200: Output,
-        400: _error("invalid input, or `consent_required`"),
-        404: _error("no such study (an unknown slug and a study never launched answer alike)"),
-        409: _error("`already_in_progress`: the external id takes part in another browser (no proof given); "
+        400: error("invalid input, or `consent_required`"),
+        404: error("no such study (an unknown slug and a study never launched answer alike)"),
+        409: error("`already_in_progress`: the external id takes part in another browser (no proof given); "
                     "`study_paused`: no new participants until the researchers resume the study"),
-        410: _error("`study_closed`, or `study_full`: nothing was recorded"),
-        429: _error("too many consents from this address"),
+        410: error("`study_closed`, or `study_full`: nothing was recorded"),
+        429: error("too many consents from this address"),
     })
     def post(self, request, slug: str):
         data = self.Input(data=request.data)
@@ -287,9 +202,6 @@ def next_payload(participant) -> dict:
     return {"done": False, "progress": progress, "trial": trial_payload(trial, participant)}
 
 
-_UNKNOWN_TOKEN = _error("unknown participant token")
-
-
 class TrialNextApi(ParticipantApi):
     """The participant's current trial (a reload resumes it) or, when finished, the completion.
     409 `calibration_required` in a study with sizes in degrees until the screen is calibrated;
@@ -297,8 +209,8 @@ class TrialNextApi(ParticipantApi):
     an open trial is not handed out again: the answer is the completion, `closed_early` true."""
 
     @extend_schema(responses={
-        200: NEXT_OUTPUT, 404: _UNKNOWN_TOKEN,
-        409: _error("`calibration_required` (POST the calibration first) or `study_paused` (ask again later)"),
+        200: NEXT_OUTPUT, 404: UNKNOWN_TOKEN,
+        409: error("`calibration_required` (POST the calibration first) or `study_paused` (ask again later)"),
     })
     def get(self, request, token: str):
         participant = selectors.participant_by_token(token=token)
@@ -323,11 +235,11 @@ class ResponseSubmitApi(ParticipantApi):
 
     @extend_schema(request=Input, responses={
         201: Output, 200: Output,
-        400: _error("the payload breaks a rule (`fields` names where) or duration_ms is out of range"),
-        404: _error("unknown token, or a trial that is not this participant's"),
-        409: _error("the trial was already answered, or the client_uuid was used for another trial"),
-        410: _error("`study_closed`; the trial's lease expired; or the participant already finished"),
-        413: _error("the body or the payload is over a size limit"),
+        400: error("the payload breaks a rule (`fields` names where) or duration_ms is out of range"),
+        404: error("unknown token, or a trial that is not this participant's"),
+        409: error("the trial was already answered, or the client_uuid was used for another trial"),
+        410: error("`study_closed`; the trial's lease expired; or the participant already finished"),
+        413: error("the body or the payload is over a size limit"),
     })
     def post(self, request, token: str, trial_id: int):
         participant = selectors.participant_by_token(token=token)
@@ -351,7 +263,7 @@ class ResponseSubmitApi(ParticipantApi):
 class TrialImageApi(ParticipantApi):
     """The picture of one of the participant's own trials (8-bit RGB PNG)."""
 
-    @extend_schema(responses={(200, "image/png"): bytes, 404: _error("unknown token, or a trial that is not this participant's")})
+    @extend_schema(responses={(200, "image/png"): bytes, 404: error("unknown token, or a trial that is not this participant's")})
     def get(self, request, token: str, trial_id: int):
         name = selectors.trial_rendition_name(token=token, trial_id=trial_id)
         response = FileResponse(Stimulus.rendition.field.storage.open(name, "rb"), content_type="image/png")
@@ -380,9 +292,9 @@ class CalibrationApi(ParticipantApi):
         at = serializers.DateTimeField()
 
     @extend_schema(request=Input, responses={
-        200: Output, 400: _error("invalid input, or a card width that is not plausible (100..4000 CSS px)"),
-        404: _UNKNOWN_TOKEN, 409: _error("a trial was already assigned: the sizes stay as they are"),
-        410: _error("`study_closed`, or the participant already finished"),
+        200: Output, 400: error("invalid input, or a card width that is not plausible (100..4000 CSS px)"),
+        404: UNKNOWN_TOKEN, 409: error("a trial was already assigned: the sizes stay as they are"),
+        410: error("`study_closed`, or the participant already finished"),
     })
     def post(self, request, token: str):
         participant = selectors.participant_by_token(token=token)
@@ -420,7 +332,7 @@ class PracticeApi(ParticipantApi):
         done = serializers.BooleanField(help_text="true: the practice is passed")
         practice_done_at = serializers.DateTimeField()
 
-    @extend_schema(responses={200: Output, 404: _UNKNOWN_TOKEN, 409: _error("`calibration_required`")})
+    @extend_schema(responses={200: Output, 404: UNKNOWN_TOKEN, 409: error("`calibration_required`")})
     def get(self, request, token: str):
         participant = selectors.participant_by_token(token=token)
         practice = selectors.practice_get(participant=participant)
@@ -439,9 +351,9 @@ class PracticeApi(ParticipantApi):
         })
 
     @extend_schema(request=Input, responses={
-        200: DoneOutput, 400: _error("the answer breaks a rule of the task (`fields` names where)"),
-        404: _UNKNOWN_TOKEN, 409: _error("`calibration_required`"), 410: _error("`study_closed`, or the participant already finished"),
-        413: _error("the body or the payload is over a size limit"),
+        200: DoneOutput, 400: error("the answer breaks a rule of the task (`fields` names where)"),
+        404: UNKNOWN_TOKEN, 409: error("`calibration_required`"), 410: error("`study_closed`, or the participant already finished"),
+        413: error("the body or the payload is over a size limit"),
     })
     def post(self, request, token: str):
         participant = selectors.participant_by_token(token=token)
@@ -454,7 +366,7 @@ class PracticeApi(ParticipantApi):
 class PracticeImageApi(ParticipantApi):
     """The practice picture: the study's practice stimulus, or the built-in example (PNG)."""
 
-    @extend_schema(responses={(200, "image/png"): bytes, 404: _UNKNOWN_TOKEN})
+    @extend_schema(responses={(200, "image/png"): bytes, 404: UNKNOWN_TOKEN})
     def get(self, request, token: str):
         participant = selectors.participant_by_token(token=token)
         practice = selectors.practice_get(participant=participant)
