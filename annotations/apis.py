@@ -10,7 +10,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import FileResponse, HttpResponse
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -21,9 +21,18 @@ from studyserver.request_limits import SafeJSONParser
 from studyserver.throttling import ParticipantStartThrottle, ParticipantTokenThrottle
 
 from . import selectors
-from .models import Stimulus
+from .models import Stimulus, TaskKind
+from .participant_schema import (
+    NEXT_OUTPUT,
+    UNKNOWN_TOKEN,
+    DisplayOutput,
+    NextField,
+    TrialParamsField,
+    error,
+)
 from .payloads import MAX_BODY_BYTES
 from .practice import practice_png
+from .resume_cookie import resume_cookie_get, resume_cookie_set
 from .services import participation
 
 
@@ -114,34 +123,54 @@ def trial_payload(trial, participant) -> dict:
 
 
 def done_payload(participant, progress) -> dict:
+    """NextDoneOutput. A participant the study closed under is not completed: `closed_early`, with the
+    code if they answered a trial and without it (nor the recruiter's return address) if not."""
     study = participant.study
+    code = selectors.completion_code_get(participant=participant)
     return {
         "done": True,
+        "closed_early": selectors.participant_closed_early(participant=participant),
         "progress": progress,
-        "completion_code": selectors.completion_code_get(participant=participant),
+        "completion_code": code,
         "completion_url": reverse("participant-done", args=[participant.token]),
-        "redirect_url": study.redirect_url,
+        "redirect_url": study.redirect_url if code is not None else "",
     }
 
 
 class ParticipantStartApi(ParticipantApi):
-    """Consent to a live study and get a participant token (the consent page does the same)."""
+    """Consent to a live study and get a participant token (the consent page does the same).
+    An external id already taking part gets its participant back (200) only with proof: `token`, the
+    browser's resume cookie (set by this answer and by the consent page), or the external session id
+    stored at its consent; otherwise 409 `already_in_progress`, with no token."""
 
     throttle_classes = [ParticipantStartThrottle]
 
     class Input(serializers.Serializer):
         consent = serializers.BooleanField()
-        external_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
+        external_id = serializers.CharField(required=False, allow_blank=True, max_length=128,
+                                            help_text="the recruiter's participant id (Prolific's PROLIFIC_PID)")
         external_study_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
-        external_session_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
+        external_session_id = serializers.CharField(required=False, allow_blank=True, max_length=128,
+                                                    help_text="the recruiter's session id (Prolific's SESSION_ID); "
+                                                    "the same one resumes this participant from another browser")
+        token = serializers.CharField(required=False, allow_blank=True, max_length=64,
+                                      help_text="resume: the token this participant was given before")
 
     class Output(serializers.Serializer):
         token = serializers.CharField()
-        created = serializers.BooleanField()
+        created = serializers.BooleanField(help_text="false: an external id resumed (with proof)")
         task_url = serializers.CharField()
-        task_kind = serializers.CharField()
+        task_kind = serializers.ChoiceField(choices=TaskKind.values)
 
-    @extend_schema(request=Input, responses={201: Output, 200: Output})
+    @extend_schema(request=Input, responses={
+        201: Output, 200: Output,
+        400: error("invalid input, or `consent_required`"),
+        404: error("no such study (an unknown slug and a study never launched answer alike)"),
+        409: error("`already_in_progress`: the external id takes part in another browser (no proof given); "
+                    "`study_paused`: no new participants until the researchers resume the study"),
+        410: error("`study_closed`, or `study_full`: nothing was recorded"),
+        429: error("too many consents from this address"),
+    })
     def post(self, request, slug: str):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -154,10 +183,13 @@ class ParticipantStartApi(ParticipantApi):
             external_study_id=data.validated_data.get("external_study_id", ""),
             external_session_id=data.validated_data.get("external_session_id", ""),
             user_agent=request.headers.get("User-Agent", ""),
+            resume_token=data.validated_data.get("token") or resume_cookie_get(request, study.slug),
         )
         body = {"token": participant.token, "created": created, "task_kind": participant.task_kind,
                 "task_url": reverse("participant-task", args=[participant.token])}
-        return Response(self.Output(body).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        response = Response(self.Output(body).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        resume_cookie_set(response, request, study.slug, participant.token)
+        return response
 
 
 def next_payload(participant) -> dict:
@@ -172,9 +204,14 @@ def next_payload(participant) -> dict:
 
 class TrialNextApi(ParticipantApi):
     """The participant's current trial (a reload resumes it) or, when finished, the completion.
-    409 `calibration_required` in a study with sizes in degrees until the screen is calibrated."""
+    409 `calibration_required` in a study with sizes in degrees until the screen is calibrated;
+    409 `study_paused` while the study is paused (keep the page, ask again). Once the study is closed
+    an open trial is not handed out again: the answer is the completion, `closed_early` true."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={
+        200: NEXT_OUTPUT, 404: UNKNOWN_TOKEN,
+        409: error("`calibration_required` (POST the calibration first) or `study_paused` (ask again later)"),
+    })
     def get(self, request, token: str):
         participant = selectors.participant_by_token(token=token)
         return Response(next_payload(participant))
@@ -190,7 +227,20 @@ class ResponseSubmitApi(ParticipantApi):
         payload = PayloadField()
         duration_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=86_400_000)
 
-    @extend_schema(request=Input, responses={201: dict, 200: dict})
+    class Output(serializers.Serializer):
+        response_id = serializers.IntegerField()
+        trial_id = serializers.IntegerField()
+        created = serializers.BooleanField(help_text="false: a retry of a stored answer (the same client_uuid)")
+        next = NextField(allow_null=True, help_text="what GET next answers now; null: ask GET next")
+
+    @extend_schema(request=Input, responses={
+        201: Output, 200: Output,
+        400: error("the payload breaks a rule (`fields` names where) or duration_ms is out of range"),
+        404: error("unknown token, or a trial that is not this participant's"),
+        409: error("the trial was already answered, or the client_uuid was used for another trial"),
+        410: error("`study_closed`; the trial's lease expired; or the participant already finished"),
+        413: error("the body or the payload is over a size limit"),
+    })
     def post(self, request, token: str, trial_id: int):
         participant = selectors.participant_by_token(token=token)
         data = self.Input(data=request.data)
@@ -213,7 +263,7 @@ class ResponseSubmitApi(ParticipantApi):
 class TrialImageApi(ParticipantApi):
     """The picture of one of the participant's own trials (8-bit RGB PNG)."""
 
-    @extend_schema(responses={(200, "image/png"): bytes})
+    @extend_schema(responses={(200, "image/png"): bytes, 404: error("unknown token, or a trial that is not this participant's")})
     def get(self, request, token: str, trial_id: int):
         name = selectors.trial_rendition_name(token=token, trial_id=trial_id)
         response = FileResponse(Stimulus.rendition.field.storage.open(name, "rb"), content_type="image/png")
@@ -230,7 +280,22 @@ class CalibrationApi(ParticipantApi):
         screen = serializers.ListField(child=serializers.FloatField(min_value=0, max_value=100_000), min_length=2, max_length=2, required=False)
         viewport = serializers.ListField(child=serializers.FloatField(min_value=0, max_value=100_000), min_length=2, max_length=2, required=False)
 
-    @extend_schema(request=Input, responses={200: dict})
+    class Output(serializers.Serializer):
+        card_width_px = serializers.FloatField(help_text="CSS px")
+        card_width_cm = serializers.FloatField()
+        px_per_cm = serializers.FloatField(help_text="CSS px per cm")
+        viewing_distance_cm = serializers.FloatField()
+        px_per_degree = serializers.FloatField(help_text="CSS px per degree of visual angle")
+        dpr = serializers.FloatField(allow_null=True)
+        screen = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+        viewport = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+        at = serializers.DateTimeField()
+
+    @extend_schema(request=Input, responses={
+        200: Output, 400: error("invalid input, or a card width that is not plausible (100..4000 CSS px)"),
+        404: UNKNOWN_TOKEN, 409: error("a trial was already assigned: the sizes stay as they are"),
+        410: error("`study_closed`, or the participant already finished"),
+    })
     def post(self, request, token: str):
         participant = selectors.participant_by_token(token=token)
         data = self.Input(data=request.data)
@@ -246,7 +311,28 @@ class PracticeApi(ParticipantApi):
     class Input(serializers.Serializer):
         payload = PayloadField()
 
-    @extend_schema(responses={200: dict})
+    class Output(serializers.Serializer):
+        practice = serializers.BooleanField(help_text="true: the practice trial, not analysed")
+        task_kind = serializers.ChoiceField(choices=TaskKind.values)
+        image_url = serializers.CharField()
+        width = serializers.IntegerField(help_text="stimulus px")
+        height = serializers.IntegerField(help_text="stimulus px")
+        label = serializers.CharField()
+        region = inline_serializer("PracticeRegion", {
+            "boxes": serializers.ListField(child=serializers.ListField(child=serializers.FloatField()),
+                                           help_text="[x0, y0, x1, y1] in stimulus px"),
+            "polygons": serializers.ListField(child=serializers.ListField(child=serializers.ListField(
+                child=serializers.FloatField())), help_text="[[x, y], ...] in stimulus px"),
+        }, allow_null=True, help_text="where the object is, for the instructions' example; null when unknown")
+        display = DisplayOutput()
+        params = TrialParamsField()
+        done = serializers.BooleanField(help_text="the practice was already passed")
+
+    class DoneOutput(serializers.Serializer):
+        done = serializers.BooleanField(help_text="true: the practice is passed")
+        practice_done_at = serializers.DateTimeField()
+
+    @extend_schema(responses={200: Output, 404: UNKNOWN_TOKEN, 409: error("`calibration_required`")})
     def get(self, request, token: str):
         participant = selectors.participant_by_token(token=token)
         practice = selectors.practice_get(participant=participant)
@@ -264,7 +350,11 @@ class PracticeApi(ParticipantApi):
             "done": participant.practice_done_at is not None,
         })
 
-    @extend_schema(request=Input, responses={200: dict})
+    @extend_schema(request=Input, responses={
+        200: DoneOutput, 400: error("the answer breaks a rule of the task (`fields` names where)"),
+        404: UNKNOWN_TOKEN, 409: error("`calibration_required`"), 410: error("`study_closed`, or the participant already finished"),
+        413: error("the body or the payload is over a size limit"),
+    })
     def post(self, request, token: str):
         participant = selectors.participant_by_token(token=token)
         data = self.Input(data=request.data)
@@ -276,7 +366,7 @@ class PracticeApi(ParticipantApi):
 class PracticeImageApi(ParticipantApi):
     """The practice picture: the study's practice stimulus, or the built-in example (PNG)."""
 
-    @extend_schema(responses={(200, "image/png"): bytes})
+    @extend_schema(responses={(200, "image/png"): bytes, 404: UNKNOWN_TOKEN})
     def get(self, request, token: str):
         participant = selectors.participant_by_token(token=token)
         practice = selectors.practice_get(participant=participant)

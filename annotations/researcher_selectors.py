@@ -122,7 +122,9 @@ def _responses_included(study: Study) -> QuerySet[Response]:
 
 def _estimate(study: Study, remaining: int, now: datetime) -> dict:
     """Responses per hour over the last 24 h (or since launch, if later), and the time the
-    remaining responses take at that rate. Unknown (None) before the first response."""
+    remaining responses take at that rate. Unknown (None) before the first response. Only a live
+    study gets a time (seconds_left, completes_at): a paused one collects nothing until it is resumed,
+    a closed one nothing more; their rate is still given."""
     estimate = {"responses_per_hour": None, "window_hours": None, "remaining": remaining, "seconds_left": None, "completes_at": None}
     if study.launched_at is None:
         return estimate
@@ -133,8 +135,11 @@ def _estimate(study: Study, remaining: int, now: datetime) -> dict:
     if recent == 0:
         return estimate
     rate = recent / hours
+    estimate["responses_per_hour"] = round(rate, 3)
+    if study.status != Study.Status.LIVE:
+        return estimate
     seconds = math.ceil(remaining / rate * 3600)
-    estimate.update(responses_per_hour=round(rate, 3), seconds_left=seconds, completes_at=now + timedelta(seconds=seconds))
+    estimate.update(seconds_left=seconds, completes_at=now + timedelta(seconds=seconds))
     return estimate
 
 

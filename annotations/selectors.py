@@ -1,6 +1,7 @@
 """Reads for the participant side."""
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 
 from studyserver.errors import Conflict, NotFound
@@ -9,12 +10,56 @@ from .models import Participant, Stimulus, StimulusRole, Study, Trial
 from .practice import PRACTICE_HEIGHT, PRACTICE_LABEL, PRACTICE_WIDTH, practice_region
 from .task_params import task_params_resolve, trial_geometry
 
+# Statuses a study's public link answers for. A study never launched (a draft) is not public: its
+# link answers exactly as an unknown slug does, so unpublished titles and slugs cannot be read.
+PUBLIC_STATUSES = (Study.Status.LIVE, Study.Status.PAUSED, Study.Status.CLOSED)
+
 
 def study_public_get(*, slug: str) -> Study:
-    study = Study.objects.filter(slug=slug).first()
+    """A launched study (live, paused or closed) by its slug; NotFound, with the same message, for an
+    unknown slug and for a study never launched."""
+    study = Study.objects.filter(slug=slug, status__in=PUBLIC_STATUSES).first()
     if study is None:
         raise NotFound(f"no study {slug!r}")
     return study
+
+
+ALREADY_IN_PROGRESS = ("This study is already in progress for this id in another browser. Please continue it "
+                       "in the browser where you first agreed to take part.")
+
+
+def resume_proven(participant: Participant, *, resume_token: str = "", external_session_id: str = "") -> bool:
+    """Whether a request proves it comes from `participant`: it holds their token (the resume cookie
+    the consent set in their browser, or the token an API client keeps), or it brings the recruiter's
+    session id (Prolific's SESSION_ID) stored at their consent, when one was stored. An external id
+    alone proves nothing: ids are known to others or guessable (sequential lab ids). Constant time."""
+    if resume_token and hmac.compare_digest(resume_token.encode(), participant.token.encode()):
+        return True
+    stored = participant.external_session_id
+    return bool(stored and external_session_id) and hmac.compare_digest(external_session_id.encode(), stored.encode())
+
+
+def participant_resume_get(*, study: Study, external_id: str | None, resume_token: str = "",
+                           external_session_id: str = "") -> Participant | None:
+    """The participant of `study` who already holds `external_id`, when the request proves it is them
+    (`resume_proven`); None when no one holds it. Conflict `already_in_progress` otherwise: the
+    answer names no token and no data of that participant, whatever their status."""
+    external_id = (external_id or "").strip()[:128]
+    if not external_id:
+        return None
+    existing = Participant.objects.select_related("study").filter(study=study, external_id=external_id).first()
+    if existing is None:
+        return None
+    if not resume_proven(existing, resume_token=resume_token, external_session_id=external_session_id):
+        raise Conflict(ALREADY_IN_PROGRESS, code="already_in_progress")
+    return existing
+
+
+def participant_by_resume_token(*, study: Study, token: str) -> Participant | None:
+    """The participant of `study` whose token the browser's resume cookie holds, or None."""
+    if not token:
+        return None
+    return Participant.objects.select_related("study").filter(study=study, token=token).first()
 
 
 def participant_by_token(*, token: str) -> Participant:
@@ -40,6 +85,12 @@ def participant_progress(*, participant: Participant) -> dict:
     done = participant.trials.filter(status=Trial.Status.DONE).count()
     total = participant.study.stimuli_per_participant + catch_planned(participant.study)
     return {"done": done, "total": max(total, done)}
+
+
+def participant_closed_early(*, participant: Participant) -> bool:
+    """Whether the study closed under this participant: closed while they were still taking part.
+    They stay `active` (they did not complete it); nothing more of theirs is stored."""
+    return participant.status == Participant.Status.ACTIVE and participant.study.status == Study.Status.CLOSED
 
 
 def trial_rendition_name(*, token: str, trial_id: int) -> str:
@@ -92,11 +143,15 @@ def practice_get(*, participant: Participant) -> Practice:
                     stimulus.known_region)
 
 
-def completion_code_get(*, participant: Participant) -> str:
-    """The study's completion code; excluded participants get catch.failed_code when the study set one."""
+def completion_code_get(*, participant: Participant) -> str | None:
+    """The study's completion code; excluded participants get catch.failed_code when the study set one.
+    None for a participant the study closed under before they answered any trial (main or catch:
+    the two look alike to them): they did no work to be paid for, and are asked to return the study."""
     study = participant.study
     if participant.status == Participant.Status.EXCLUDED:
         failed = task_params_resolve(study.task_params)["catch"]["failed_code"]
         if failed:
             return failed
+    if participant_closed_early(participant=participant) and not participant.trials.filter(status=Trial.Status.DONE).exists():
+        return None
     return study.completion_code

@@ -80,6 +80,10 @@ def estimate_text(progress: dict) -> str:
         return "Complete: every stimulus has its responses."
     if progress["status"] == "draft":
         return "Not launched yet."
+    if progress["status"] == "closed":
+        return f"Closed with {estimate['remaining']} responses missing: no more are collected."
+    if progress["status"] == "paused":
+        return "Paused: no estimate until the study is resumed."
     if estimate["seconds_left"] is None:
         return "No responses in the last 24 hours yet, so no estimate."
     at = estimate["completes_at"].strftime("%Y-%m-%d %H:%M")

@@ -39,11 +39,16 @@ def participant_start(
     external_study_id: str = "",
     external_session_id: str = "",
     user_agent: str = "",
+    resume_token: str = "",
 ) -> tuple[Participant, bool]:
-    """A participant who has consented. The same external id (e.g. PROLIFIC_PID) gets the same
-    participant back (resume, or their completion page), never a second one. The task kind is the
-    study's kind with the fewest non-excluded participants among those with free slots; a study with
-    no free slot for any kind takes no one (Gone). Returns (participant, created)."""
+    """A participant who has consented. An external id (e.g. PROLIFIC_PID) already taken gets its
+    participant back (resume, or their completion page), never a second one, but only with proof that
+    the request is theirs (`selectors.resume_proven`: their token as `resume_token`, or the session id
+    stored at their consent); without it, Conflict `already_in_progress`, whatever the study's status.
+    A new participant needs a live study: paused -> Conflict `study_paused`; closed -> Gone
+    `study_closed`; never launched -> Gone. The task kind is the study's kind with the fewest
+    non-excluded participants among those with free slots; a study with no free slot for any kind
+    takes no one (Gone `study_full`). Returns (participant, created)."""
     # Several kinds: the study's row lock serialises the balanced kind pick. One kind has nothing to
     # balance: the unique (study, external id) constraint alone keeps one participant per person and
     # slots are taken under each stimulus' lock, so consents need not queue behind one another.
@@ -51,12 +56,12 @@ def participant_start(
     rows = Study.objects.select_for_update() if len(study.task_kinds) > 1 else Study.objects
     study = rows.get(pk=study.pk)
     external_id = (external_id or "").strip()[:128] or None
-    if external_id:
-        existing = Participant.objects.filter(study=study, external_id=external_id).first()
-        if existing:
-            return existing, False
-    if study.status != Study.Status.LIVE:
-        raise Gone(f"study {study.slug} is not accepting participants ({study.status})")
+    external_session_id = external_session_id[:128]
+    proof = {"resume_token": resume_token, "external_session_id": external_session_id}
+    existing = selectors.participant_resume_get(study=study, external_id=external_id, **proof)
+    if existing:
+        return existing, False
+    _study_takes_newcomers_check(study)
     task_kind = _task_kind_pick(study)
     if task_kind is None:
         raise Gone(f"study {study.slug} has all the participants it needs", code="study_full")
@@ -65,7 +70,7 @@ def participant_start(
         task_kind=task_kind,
         external_id=external_id,
         external_study_id=external_study_id[:128],
-        external_session_id=external_session_id[:128],
+        external_session_id=external_session_id,
         user_agent=user_agent[:400],
         consented_at=timezone.now(),
     )
@@ -73,9 +78,21 @@ def participant_start(
     try:
         with transaction.atomic():
             participant.save()
-    except IntegrityError:  # the same person consenting twice at the same moment: the first one wins
-        return Participant.objects.get(study=study, external_id=external_id), False
+    except IntegrityError:  # the same id consenting twice at the same moment: the first one wins,
+        existing = selectors.participant_resume_get(study=study, external_id=external_id, **proof)  # the other proves it
+        if existing is None:  # not a clash of external ids after all
+            raise
+        return existing, False
     return participant, True
+
+
+def _study_takes_newcomers_check(study: Study) -> None:
+    if study.status == Study.Status.PAUSED:
+        raise Conflict(f"study {study.slug} is paused by the researchers; please try again later", code="study_paused")
+    if study.status == Study.Status.CLOSED:
+        raise Gone(f"study {study.slug} has closed and takes no more participants", code="study_closed")
+    if study.status != Study.Status.LIVE:
+        raise Gone(f"study {study.slug} is not accepting participants ({study.status})")
 
 
 def _study_open_check(study: Study) -> None:
@@ -261,9 +278,11 @@ def _participant_complete(participant: Participant) -> None:
 
 @transaction.atomic
 def participant_finish(*, participant: Participant) -> Participant:
-    """Mark a participant complete (no more trials for them), with the final attention check; idempotent."""
+    """Mark a participant complete (no more trials for them), with the final attention check; idempotent.
+    A participant the study closed under is not marked complete: they stay `active` (they did not
+    finish; `selectors.participant_closed_early`), and their completion page says the study closed."""
     participant = Participant.objects.select_for_update(of=("self",)).select_related("study").get(pk=participant.pk)
-    if participant.status == Participant.Status.ACTIVE:
+    if participant.status == Participant.Status.ACTIVE and participant.study.status != Study.Status.CLOSED:
         _participant_complete(participant)
         participant.refresh_from_db()
     return participant

@@ -184,3 +184,159 @@ def test_a_client_uuid_reused_for_another_of_ones_own_trials_is_409(client, rese
     answer = client.post(reverse("participant-response", args=[token, second["id"]]), body, format="json")
     assert answer.status_code == 409 and "another trial" in answer.json()["detail"]
     assert Response.objects.count() == 1
+
+
+def test_a_study_never_launched_answers_the_api_as_an_unknown_one(client, researcher):
+    draft = tiny_study(researcher, launch=False)
+    answers = {slug: client.post(reverse("participant-start", args=[slug]), {"consent": True}, format="json")
+               for slug in (draft.slug, "no-such-study")}
+    assert {a.status_code for a in answers.values()} == {404}
+    assert answers[draft.slug].content.replace(draft.slug.encode(), b"X") == answers["no-such-study"].content.replace(b"no-such-study", b"X")
+    assert Participant.objects.count() == 0
+
+
+# --- the schema: every participant answer typed, and the real answers follow it ----------------
+
+
+def _schema() -> dict:
+    import yaml
+
+    answer = APIClient().get("/api/schema/")
+    assert answer.status_code == 200
+    return yaml.safe_load(answer.content)
+
+
+def _resolve(schema: dict, node: dict) -> dict:
+    while "$ref" in node:
+        node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def _untyped(schema: dict, node, seen: set) -> list[str]:
+    """Places in `node` (followed through $ref) that leave a value untyped: `additionalProperties: {}`,
+    an object without properties, or a schema without a type or a composition."""
+    if isinstance(node, dict) and "$ref" in node:
+        name = node["$ref"].rsplit("/", 1)[-1]
+        if name in seen:
+            return []
+        seen.add(name)
+        return [f"{name}: {p}" for p in _untyped(schema, _resolve(schema, node), seen)]
+    problems = []
+    if node.get("additionalProperties") == {} or node.get("additionalProperties") is True:
+        problems.append("additionalProperties: {}")
+    if node.get("type") == "object" and not node.get("properties") and "additionalProperties" not in node:
+        problems.append("an object without properties")
+    if not ({"type", "oneOf", "allOf", "anyOf", "$ref"} & set(node)):
+        problems.append(f"no type: {node}")
+    for key in ("oneOf", "allOf", "anyOf"):
+        for part in node.get(key, []):
+            problems += _untyped(schema, part, seen)
+    for name, prop in node.get("properties", {}).items():
+        problems += [f"{name}.{p}" for p in _untyped(schema, prop, seen)]
+    if isinstance(node.get("items"), dict):
+        problems += [f"[].{p}" for p in _untyped(schema, node["items"], seen)]
+    if isinstance(node.get("additionalProperties"), dict) and node["additionalProperties"]:
+        problems += _untyped(schema, node["additionalProperties"], seen)
+    return problems
+
+
+def _participant_operations(schema: dict):
+    for path, operations in schema["paths"].items():
+        if "/participant" in path:
+            for method, operation in operations.items():
+                if method != "parameters":
+                    yield f"{method.upper()} {path}", operation
+
+
+def test_the_schema_types_every_participant_answer_and_error():
+    schema = _schema()
+    operations = dict(_participant_operations(schema))
+    assert len(operations) == 8, sorted(operations)
+    for name, operation in operations.items():
+        for code, answer in operation["responses"].items():
+            content = answer.get("content", {})
+            if "image/png" in content:
+                continue
+            body = content["application/json"]["schema"]
+            assert not _untyped(schema, body, set()), (name, code, _untyped(schema, body, set()))
+            if code >= "400":
+                assert body["$ref"].endswith("/ErrorOutput") and answer["description"], (name, code)
+        assert "404" in operation["responses"], name
+    next_answer = _resolve(schema, operations["GET /api/v1/participant/{token}/next/"]["responses"]["200"]["content"]["application/json"]["schema"])
+    assert len(next_answer["oneOf"]) == 2  # a trial, or the completion
+    submit = _resolve(schema, operations["POST /api/v1/participant/{token}/trials/{trial_id}/response/"]["responses"]["201"]["content"]["application/json"]["schema"])
+    assert submit["properties"]["next"]["nullable"] and submit["properties"]["next"]["allOf"][0]["$ref"].endswith("/NextOutput")
+    start = operations["POST /api/v1/studies/{slug}/participants/"]["responses"]
+    assert {"200", "201", "400", "404", "409", "410"} <= set(start)
+
+
+def _conforms(schema: dict, node: dict, value, where: str = "$") -> list[str]:
+    """Whether `value` follows the OpenAPI 3.0 schema `node` (the subset the schema uses); keys a
+    schema does not list count as problems too, so no field goes undocumented."""
+    node = _resolve(schema, node)
+    if value is None:
+        return [] if node.get("nullable") else [f"{where}: null"]
+    if "allOf" in node:
+        return [p for part in node["allOf"] for p in _conforms(schema, part, value, where)]
+    if "oneOf" in node:
+        fits = [part for part in node["oneOf"] if not _conforms(schema, part, value, where)]
+        return [] if len(fits) == 1 else [f"{where}: fits {len(fits)} of oneOf"]
+    kind = node.get("type")
+    checks = {"object": dict, "array": list, "string": str, "boolean": bool, "integer": int, "number": (int, float)}
+    if kind and (not isinstance(value, checks[kind]) or (kind in ("integer", "number") and isinstance(value, bool))):
+        return [f"{where}: {value!r} is not {kind}"]
+    if "enum" in node and value not in node["enum"]:
+        return [f"{where}: {value!r} not in {node['enum']}"]
+    problems = []
+    if kind == "object":
+        properties = node.get("properties", {})
+        problems += [f"{where}.{key}: missing" for key in node.get("required", []) if key not in value]
+        problems += [f"{where}.{key}: not in the schema" for key in value if key not in properties]
+        for key, item in value.items():
+            if key in properties:
+                problems += _conforms(schema, properties[key], item, f"{where}.{key}")
+    if kind == "array":
+        for i, item in enumerate(value):
+            problems += _conforms(schema, node["items"], item, f"{where}[{i}]")
+    return problems
+
+
+@pytest.mark.parametrize("kind,task_params", [("paint", {}), ("bubble", {"units": "deg"}), ("mouse", {})])
+def test_the_real_answers_follow_the_schema(client, researcher, kind, task_params):
+    from annotations.services import studies
+    from tests.annotations.test_participation import bubble, mouse, paint
+
+    schema = _schema()
+    operations = dict(_participant_operations(schema))
+
+    def check(name, answer):
+        node = operations[name]["responses"][str(answer.status_code)]["content"]["application/json"]["schema"]
+        assert not _conforms(schema, node, answer.json()), (name, answer.status_code, _conforms(schema, node, answer.json()))
+        return answer.json()
+
+    study = tiny_study(researcher, task_kinds=[kind], task_params=task_params, stimuli_per_participant=2)
+    start = "POST /api/v1/studies/{slug}/participants/"
+    token = check(start, client.post(reverse("participant-start", args=[study.slug]), {"consent": True, "external_id": "x"}, format="json"))["token"]
+    check(start, client.post(reverse("participant-start", args=[study.slug]), {"consent": True, "external_id": "x", "token": token}, format="json"))
+    check(start, APIClient().post(reverse("participant-start", args=[study.slug]), {"consent": True, "external_id": "x"}, format="json"))
+    nxt = "GET /api/v1/participant/{token}/next/"
+    if task_params:
+        check(nxt, client.get(reverse("participant-trial-next", args=[token])))  # 409 calibration_required
+        check("POST /api/v1/participant/{token}/calibration/",
+              client.post(reverse("participant-calibration", args=[token]), {"card_width_px": 320, "dpr": 2}, format="json"))
+    practice = check("GET /api/v1/participant/{token}/practice/", client.get(reverse("participant-practice", args=[token])))
+    good = {"paint": lambda w, h: paint((0, 0, w / 2, h / 2)), "bubble": lambda w, h: bubble([[w / 2, h / 2, 100], [w / 3, h / 3, 900]]),
+            "mouse": lambda w, h: mouse([[w / 2, h / 2, 10 * i] for i in range(30)])}[kind]
+    check("POST /api/v1/participant/{token}/practice/",
+          client.post(reverse("participant-practice", args=[token]), {"payload": good(practice["width"], practice["height"])}, format="json"))
+    submit = "POST /api/v1/participant/{token}/trials/{trial_id}/response/"
+    trial = check(nxt, client.get(reverse("participant-trial-next", args=[token])))["trial"]
+    body = {"client_uuid": str(uuid.uuid4()), "payload": good(trial["width"], trial["height"])}
+    answered = check(submit, client.post(reverse("participant-response", args=[token, trial["id"]]), body, format="json"))
+    assert answered["next"]["done"] is False
+    check(submit, client.post(reverse("participant-response", args=[token, trial["id"]]), body, format="json"))  # a retry, 200
+    studies.study_close(study=study)
+    closed = check(nxt, client.get(reverse("participant-trial-next", args=[token])))
+    assert closed["closed_early"] is True and closed["completion_code"] == study.completion_code
+    check(submit, client.post(reverse("participant-response", args=[token, answered["next"]["trial"]["id"]]),
+                              {**body, "client_uuid": str(uuid.uuid4())}, format="json"))  # 410

@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 
 from annotations.models import Participant, Stimulus
-from annotations.services import participation
+from annotations.services import participation, studies
 from tests.annotations.test_participation import answer_all, paint, tiny_study
 from tests.conftest import png_bytes
 
@@ -26,9 +26,26 @@ def test_consent_page_creates_participant_with_prolific_ids(client, make_study):
     assert client.get(reverse("study-entry", args=[study.slug]))["Location"] == accepted["Location"]
 
 
-def test_closed_or_unknown_study(client, make_study):
-    assert client.get("/s/nope/").status_code == 404
-    assert client.get(reverse("study-entry", args=[make_study().slug])).status_code == 410
+def test_a_draft_answers_exactly_as_an_unknown_study_and_a_closed_one_says_it_closed(client, make_study):
+    unknown = client.get("/s/nope/")
+    draft = make_study()
+    draft.title = "Secret unpublished title"
+    draft.save(update_fields=["title"])
+    for method in ("get", "post"):
+        answers = [getattr(client, method)(reverse("study-entry", args=[slug]), {"consent": "yes"}) for slug in ("nope", draft.slug)]
+        assert [a.status_code for a in answers] == [404, 404]
+        assert answers[1].content.replace(draft.slug.encode(), b"nope") == answers[0].content
+        assert [t.name for t in answers[1].templates] == [t.name for t in unknown.templates]
+        assert b"Secret" not in answers[1].content
+    draft = studies.study_launch(study=draft)
+    studies.study_pause(study=draft)
+    paused = client.get(reverse("study-entry", args=[draft.slug]))
+    assert paused.status_code == 409 and b"paused by the researchers" in paused.content
+    studies.study_close(study=draft)
+    closed = client.get(reverse("study-entry", args=[draft.slug]))
+    assert closed.status_code == 410 and b"This study has closed" in closed.content
+    late = client.post(reverse("study-entry", args=[draft.slug]), {"consent": "yes", "PROLIFIC_PID": "late"})
+    assert late.status_code == 410 and not Participant.objects.exists()
 
 
 def test_dashboard_requires_login_and_shows_own_studies_only(client, make_study, django_user_model):
@@ -119,10 +136,13 @@ def test_a_finished_person_cannot_take_the_study_again(client, researcher):
     client.post(url, {"consent": "yes", "PROLIFIC_PID": "P-9"})
     participant = Participant.objects.get(external_id="P-9")
     answer_all(participant, lambda t: paint((5, 5, 40, 40)))
-    client.cookies.clear()  # another browser, same Prolific id
-    again = client.post(url, {"consent": "yes", "PROLIFIC_PID": "P-9"})
+    again = client.post(url, {"consent": "yes", "PROLIFIC_PID": "P-9"})  # their own browser: their done page
     assert again["Location"] == reverse("participant-task", args=[participant.token])
     assert client.get(again["Location"])["Location"] == reverse("participant-done", args=[participant.token])
+    client.cookies.clear()  # another browser, same Prolific id: refused, nothing of theirs shown
+    for answer in [client.get(url + "?PROLIFIC_PID=P-9"), client.post(url, {"consent": "yes", "PROLIFIC_PID": "P-9"})]:
+        assert answer.status_code == 409 and b"already in progress" in answer.content
+        assert participant.token.encode() not in answer.content and study.completion_code.encode() not in answer.content
     assert Participant.objects.filter(external_id="P-9").count() == 1
 
 

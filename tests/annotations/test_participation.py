@@ -63,11 +63,41 @@ def answer_all(participant, payload_for):
 # --- consent ---------------------------------------------------------------------------------
 
 
-def test_same_external_id_resumes_the_same_participant(make_study):
+def test_an_external_id_resumes_its_participant_only_with_proof(make_study):
     study = make_study(launch=True)
-    first, created = participation.participant_start(study=study, external_id="PID123")
-    again, created_again = participation.participant_start(study=study, external_id="PID123")
-    assert created and not created_again and first.pk == again.pk
+    first, created = participation.participant_start(study=study, external_id="PID123", external_session_id="S-1")
+    anonymous, _ = participation.participant_start(study=study, external_id="PID-NO-SESSION")
+    # the id alone, a wrong token, a wrong session id: someone else answering as PID123
+    for proof in [{}, {"resume_token": anonymous.token}, {"external_session_id": "S-2"}, {"resume_token": first.token[:-1]}]:
+        with pytest.raises(Conflict) as refused:
+            participation.participant_start(study=study, external_id="PID123", **proof)
+        assert refused.value.code == "already_in_progress" and first.token not in refused.value.message
+    # their token (the resume cookie) or the session id stored at consent (Prolific's relaunch)
+    for proof in [{"resume_token": first.token}, {"external_session_id": "S-1"}]:
+        again, created_again = participation.participant_start(study=study, external_id="PID123", **proof)
+        assert created and not created_again and again.pk == first.pk
+    # no session id stored: an empty or any session id proves nothing
+    for session in ["", "S-1"]:
+        with pytest.raises(Conflict):
+            participation.participant_start(study=study, external_id="PID-NO-SESSION", external_session_id=session)
+    assert Participant.objects.filter(study=study).count() == 2
+
+
+def test_new_participants_need_a_live_study_and_resumes_do_not(make_study):
+    study = make_study(launch=True)
+    kept, _ = participation.participant_start(study=study, external_id="kept")
+    study = studies.study_pause(study=study)
+    with pytest.raises(Conflict) as paused:
+        participation.participant_start(study=study, external_id="new")
+    assert paused.value.code == "study_paused"
+    assert participation.participant_start(study=study, external_id="kept", resume_token=kept.token) == (kept, False)
+    study = studies.study_close(study=study)
+    with pytest.raises(Gone) as closed:
+        participation.participant_start(study=study)
+    assert closed.value.code == "study_closed"
+    assert participation.participant_start(study=study, external_id="kept", resume_token=kept.token) == (kept, False)
+    with pytest.raises(Conflict):  # and without proof, the same refusal as a live study's
+        participation.participant_start(study=study, external_id="kept")
     assert Participant.objects.filter(study=study).count() == 1
 
 
@@ -94,8 +124,10 @@ def test_a_full_study_takes_no_one_and_a_full_kind_is_skipped(researcher):
     with pytest.raises(Gone) as info:
         participation.participant_start(study=study)
     assert info.value.code == "study_full"
-    # the same person coming back is not refused: they get their participant back
-    assert participation.participant_start(study=study, external_id="P1") == (painter, False)
+    # the same person coming back (with proof) is not refused: they get their participant back
+    assert participation.participant_start(study=study, external_id="P1", resume_token=painter.token) == (painter, False)
+    with pytest.raises(Conflict):  # someone else with their id is refused, full study or not
+        participation.participant_start(study=study, external_id="P1")
 
 
 # --- submitting ------------------------------------------------------------------------------

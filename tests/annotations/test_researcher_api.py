@@ -216,7 +216,7 @@ def test_lifecycle_through_the_api(api, make_study):
     problem(api.post(url("api-study-launch", slug)), 409)
     assert created(api.post(url("api-study-pause", slug)), 200)["status"] == "paused"
     start = APIClient().post(url("participant-start", slug), {"consent": True}, format="json")
-    assert start.status_code == 410  # no new participants while paused
+    assert start.status_code == 409 and start.json()["error"] == "study_paused"  # no new participants while paused
     assert "resume" in problem(api.post(url("api-study-launch", slug)), 409)["detail"]
     assert created(api.post(url("api-study-resume", slug)), 200)["status"] == "live"
     assert created(api.post(url("api-study-close", slug)), 200)["status"] == "closed"

@@ -18,22 +18,35 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "i
 @contextmanager
 def chromium_page(chromium_path, **context_options):
     """A page in headless Chromium; JavaScript errors on the page fail the test."""
+    with chromium_pages(chromium_path, 1, **context_options) as (page,):
+        yield page
+
+
+@contextmanager
+def chromium_pages(chromium_path, n: int, **context_options):
+    """n pages, each in its own browser context (as n browsers: no cookies or storage shared);
+    JavaScript errors or CSP violations on any of them fail the test."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_context(**context_options).new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            # the pages run under the site's Content-Security-Policy: a violation fails the test too
-            page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
-            page.js_errors = errors
-            page.wait_for_function = lambda expression, **kw: _wait_for_expression(page, expression, **kw)
-            yield page
-            assert not errors, f"JavaScript errors on the page: {errors}"
+            pages = [_watched(browser.new_context(**context_options).new_page()) for _ in range(n)]
+            yield pages
+            for page in pages:
+                assert not page.js_errors, f"JavaScript errors on the page: {page.js_errors}"
         finally:
             browser.close()
+
+
+def _watched(page):
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # the pages run under the site's Content-Security-Policy: a violation fails the test too
+    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
+    page.js_errors = errors
+    page.wait_for_function = lambda expression, **kw: _wait_for_expression(page, expression, **kw)
+    return page
 
 
 def _wait_for_expression(page, expression: str, *, timeout: float = 30_000, **_ignored) -> None:

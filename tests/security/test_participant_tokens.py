@@ -127,9 +127,12 @@ def test_a_closed_study_takes_nothing_more(client, researcher):
                       (reverse("participant-practice", args=[token]), {"payload": {}})]:
         refused = client.post(url, data, format="json")
         assert refused.status_code == 410 and refused.json()["detail"], url
-    # the open trial is not handed out again: the participant is done (their completion page)
+    # the open trial is not handed out again: the participant is done, closed early, and with no
+    # answer they get no completion code (nor the recruiter's return address)
     done = client.get(reverse("participant-trial-next", args=[token])).json()
-    assert done["done"] is True and "trial" not in done
+    assert done["done"] is True and "trial" not in done and done["closed_early"] is True
+    assert done["completion_code"] is None and done["redirect_url"] == ""
+    assert Participant.objects.get(token=token).status == Participant.Status.ACTIVE
     late = client.post(reverse("participant-start", args=[study.slug]), {"consent": True}, format="json")
     assert late.status_code == 410
     assert Response.objects.count() == 0

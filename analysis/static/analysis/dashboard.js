@@ -20,6 +20,8 @@
     if (p.responses.target === 0) return "No target yet: the study has no main stimuli.";
     if (e.remaining <= 0) return "Complete: every stimulus has its responses.";
     if (p.status === "draft") return "Not launched yet.";
+    if (p.status === "closed") return "Closed with " + e.remaining + " responses missing: no more are collected.";
+    if (p.status === "paused") return "Paused: no estimate until the study is resumed.";
     if (e.seconds_left == null) return "No responses in the last 24 hours yet, so no estimate.";
     const at = new Date(e.completes_at).toISOString().slice(0, 16).replace("T", " ");
     return "About " + duration(e.seconds_left) + " more (" + e.remaining + " responses at " +

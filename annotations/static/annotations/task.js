@@ -71,10 +71,18 @@
     return call(url, { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" }, body: JSON.stringify(body) });
   }
 
+  // The study closed (or the participant finished) under the page: its completion page says what now.
+  function leave() {
+    show("finished");
+    window.location.assign(config.doneUrl);
+    return new Promise(function () {});  // nothing more happens on this page
+  }
+
   async function calibrate() {
     show("calibration");
     const measured = await new Promise(function (resolve) { window.Calibration($("calibration"), resolve); });
     const res = await postJSON(config.calibrationUrl, measured);
+    if (res.status === 410) return leave();
     if (!res.ok && res.status !== 409) throw new Error("the calibration was not saved (" + res.status + ")");
   }
 
@@ -99,12 +107,12 @@
     return arrived(await res.json());
   }
 
-  // What GET next answers (also sent along with a saved answer): the trial, or null when done.
+  // What GET next answers (also sent along with a saved answer): the trial, or null when done
+  // (finished, or the study closed under the participant: the completion page says which).
   function arrived(data) {
     progress(data.progress);
     if (data.done) {
-      show("finished");
-      window.location.assign(config.doneUrl);
+      leave();
       return null;
     }
     return data.trial;
@@ -175,7 +183,7 @@
         const res = await postJSON(config.practiceUrl, { payload: payload });
         const body = await res.json().catch(function () { return {}; });
         if (res.ok) { status("", "muted"); onPracticeDone(); }
-        else if (res.status === 410) { window.location.assign(config.doneUrl); }
+        else if (res.status === 410) { leave(); }
         else if (timed) { status((body.detail || ("The practice answer was not accepted (" + res.status + ").")) + " Press Try again.", "error"); $("submit").hidden = true; $("retry").hidden = false; }
         else { status(body.detail || ("The practice answer was not accepted (" + res.status + ")."), "error"); }
         return;
