@@ -125,7 +125,7 @@ class StudyAdmin(admin.ModelAdmin):
 @admin.action(description="Exclude the selected participants (raw data kept, maps rebuilt)")
 def exclude(modeladmin, request, queryset):
     for participant in queryset:
-        participation.participant_exclude(participant=participant, reason=f"excluded by {request.user}")
+        participation.participant_exclude(participant=participant, reason=f"excluded by {request.user}", actor=request.user)
     messages.success(request, f"{queryset.count()} participant(s) excluded")
 
 
