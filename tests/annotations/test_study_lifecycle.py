@@ -221,3 +221,16 @@ def test_participants_of_an_archived_study_meet_a_closed_study(make_study, resea
     as_closed = answers()
     studies.study_archive(study=study, actor=researcher)
     assert answers() == as_closed and as_closed[:2] == (410, 410)
+
+
+def test_the_django_admin_deletes_no_study_or_stimulus_behind_the_services_back(make_study, django_user_model):
+    """Its delete would skip the draft check, the shared jobs, the files and the audit log."""
+    admin = django_user_model.objects.create_superuser(username="root", password="pw-root-123")
+    study = make_study()
+    client = Client()
+    client.force_login(admin)
+    assert client.post(f"/admin/annotations/study/{study.pk}/delete/", {"post": "yes"}).status_code == 403
+    stimulus = study.stimuli.first()
+    assert client.post(f"/admin/annotations/stimulus/{stimulus.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert client.get(f"/admin/annotations/study/{study.pk}/change/").status_code == 200
+    assert Study.objects.filter(pk=study.pk).exists() and study.stimuli.count() == 2
