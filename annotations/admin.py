@@ -65,6 +65,9 @@ class StimulusAdmin(admin.ModelAdmin):
     list_filter = ["study", "condition"]
     readonly_fields = ["sha256", "width", "height", "image", "rendition", "class_index", "class_name"]
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the dashboard or the API removes a draft's stimulus (files, shared jobs)
+
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
             kwargs["form"] = StimulusUploadForm
@@ -111,8 +114,11 @@ def launch(modeladmin, request, queryset):
 class StudyAdmin(admin.ModelAdmin):
     list_display = ["slug", "title", "status", "task_kinds", "participants_per_stimulus", "stimuli_per_participant"]
     prepopulated_fields = {"slug": ["title"]}
-    readonly_fields = ["owner", "status", "launched_at"]
+    readonly_fields = ["owner", "status", "launched_at", "archived_at"]
     actions = [launch]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the dashboard or the API deletes a draft (files, shared jobs, the audit log)
 
     def save_model(self, request, obj, form, change):
         if not change and not obj.owner_id:
@@ -125,7 +131,7 @@ class StudyAdmin(admin.ModelAdmin):
 @admin.action(description="Exclude the selected participants (raw data kept, maps rebuilt)")
 def exclude(modeladmin, request, queryset):
     for participant in queryset:
-        participation.participant_exclude(participant=participant, reason=f"excluded by {request.user}")
+        participation.participant_exclude(participant=participant, reason=f"excluded by {request.user}", actor=request.user)
     messages.success(request, f"{queryset.count()} participant(s) excluded")
 
 

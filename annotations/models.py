@@ -56,6 +56,9 @@ class Study(models.Model):
     explain_config = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     launched_at = models.DateTimeField(null=True, blank=True)
+    # Set while a closed study is archived: hidden from the study lists, its data kept, restorable
+    # (services.studies.study_archive / study_restore). Only a closed study is ever archived.
+    archived_at = models.DateTimeField(null=True, blank=True)
     # Researchers the owner shared the study with, each with a role (see StudyShare).
     collaborators = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="StudyShare", related_name="shared_studies", blank=True
@@ -70,6 +73,9 @@ class Study(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(stimuli_per_participant__gte=1), name="study_stimuli_per_participant_gte_1"
+            ),
+            models.CheckConstraint(
+                condition=Q(archived_at__isnull=True) | Q(status="closed"), name="study_archived_only_when_closed"
             ),
         ]
 

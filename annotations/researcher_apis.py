@@ -143,6 +143,9 @@ class StudyOutput(serializers.Serializer):
     participant_url = serializers.CharField()
     created_at = serializers.DateTimeField()
     launched_at = serializers.DateTimeField(allow_null=True)
+    archived_at = serializers.DateTimeField(
+        allow_null=True, help_text="set while the study is archived (hidden from the list; restore brings it back)"
+    )
 
 
 def study_data(request, study) -> dict:
@@ -158,11 +161,17 @@ def _settings(validated: dict) -> dict:
 
 
 class StudiesApi(ResearcherApi):
-    """List the studies you own or that are shared with you; create a draft study."""
+    """List the studies you own or that are shared with you (archived ones only with ?archived=1);
+    create a draft study."""
 
-    @extend_schema(responses={200: StudyOutput(many=True), **errors()})
+    class Filter(serializers.Serializer):
+        archived = serializers.BooleanField(default=False, help_text="1: list only the archived studies")
+
+    @extend_schema(parameters=[Filter], responses={200: StudyOutput(many=True), **errors(400)})
     def get(self, request):
-        studies = selectors.studies_visible(user=request.user)
+        query = self.Filter(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        studies = selectors.study_list(user=request.user, archived=query.validated_data["archived"])
         return Response([study_data(request, study) for study in studies])
 
     @extend_schema(request=StudySettings, responses={201: StudyOutput, **errors(400, 409)})
@@ -173,8 +182,23 @@ class StudiesApi(ResearcherApi):
         return Response(study_data(request, study), status=status.HTTP_201_CREATED)
 
 
+class StudyDeleteInput(serializers.Serializer):
+    confirm = serializers.CharField(help_text="the study's slug, to confirm (also accepted as ?confirm=<slug>)")
+
+
+class StudyDeleteOutput(serializers.Serializer):
+    deleted = serializers.SlugField(help_text="the slug of the deleted study")
+    counts = inline_serializer("StudyDeleteCounts", {
+        "stimuli": serializers.IntegerField(), "variants": serializers.IntegerField(),
+        "files": serializers.IntegerField(help_text="stored files deleted (those a clone still uses stay)"),
+        "explanation_jobs_kept": serializers.IntegerField(help_text="jobs of its images another study uses, kept"),
+        "explanation_jobs_deleted": serializers.IntegerField(), "rows": serializers.IntegerField(),
+    })
+
+
 class StudyApi(ResearcherApi):
-    """Read a study; change its settings (all while a draft; see `editable_fields` once launched)."""
+    """Read a study; change its settings (all while a draft; see `editable_fields` once launched);
+    delete a draft (owner only)."""
 
     @extend_schema(responses={200: StudyOutput, **errors(404)})
     def get(self, request, slug: str):
@@ -187,6 +211,19 @@ class StudyApi(ResearcherApi):
         data.is_valid(raise_exception=True)
         study = study_services.study_update(study=study, **_settings(data.validated_data))
         return Response(study_data(request, study))
+
+    @extend_schema(
+        request=StudyDeleteInput, responses={200: StudyDeleteOutput, **errors(400, 403, 404, 409)},
+        description="Delete a draft that was never launched, with its stimuli and their files, for good (owner "
+        "only). Confirm with the study's slug: body {\"confirm\": \"<slug>\"} or ?confirm=<slug>. A launched "
+        "study answers 409: close it and archive it instead.",
+    )
+    def delete(self, request, slug: str):
+        study = selectors.study_get(user=request.user, slug=slug, need="owner")
+        body = request.data if isinstance(request.data, dict) else {}
+        confirm = body.get("confirm", request.query_params.get("confirm", ""))
+        counts = study_services.study_delete(study=study, actor=request.user, confirm=str(confirm))
+        return Response(StudyDeleteOutput({"deleted": slug, "counts": counts}).data)
 
 
 def _lifecycle_api(service, doc: str):
@@ -208,6 +245,25 @@ StudyLaunchApi = _lifecycle_api(
 StudyPauseApi = _lifecycle_api(study_services.study_pause, "Pause a live study: no new participants or trials.")
 StudyResumeApi = _lifecycle_api(study_services.study_resume, "Resume a paused study.")
 StudyCloseApi = _lifecycle_api(study_services.study_close, "Close a live or paused study for good; results stay.")
+
+
+class StudyArchiveApi(ResearcherApi):
+    """Archive a closed study (owner only): hidden from GET /studies/ (listed with ?archived=1), still
+    readable at its URL, its data kept; participants see a closed study. 409 unless closed."""
+
+    @extend_schema(request=None, responses={200: StudyOutput, **errors(403, 404, 409)})
+    def post(self, request, slug: str):
+        study = selectors.study_get(user=request.user, slug=slug, need="owner")
+        return Response(study_data(request, study_services.study_archive(study=study, actor=request.user)))
+
+
+class StudyRestoreApi(ResearcherApi):
+    """Bring an archived study back into the list (owner only; it stays closed). 409 unless archived."""
+
+    @extend_schema(request=None, responses={200: StudyOutput, **errors(403, 404, 409)})
+    def post(self, request, slug: str):
+        study = selectors.study_get(user=request.user, slug=slug, need="owner")
+        return Response(study_data(request, study_services.study_restore(study=study, actor=request.user)))
 
 
 class StudyCloneApi(ResearcherApi):

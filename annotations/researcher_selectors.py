@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from statistics import mean, stdev
 from typing import Iterable
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -40,6 +41,12 @@ def studies_visible(*, user) -> QuerySet[Study]:
         shared = StudyShare.objects.filter(study=OuterRef("pk"), user=user)
         studies = studies.filter(Q(owner=user) | Exists(shared))
     return studies.select_related("owner").annotate(n_stimuli=Count("stimuli", distinct=True)).order_by("-created_at", "-id")
+
+
+def study_list(*, user, archived: bool = False) -> QuerySet[Study]:
+    """The studies a list shows `user` (as `studies_visible`): those not archived, or with
+    archived=True only the archived ones. An archived study stays reachable by its slug (`study_get`)."""
+    return studies_visible(user=user).filter(archived_at__isnull=not archived)
 
 
 def study_access(*, user, study: Study) -> str | None:
@@ -237,3 +244,13 @@ def study_scores(*, study: Study) -> list[dict]:
         group["by_condition"] = [{"condition": c, **_summary(vals)} for c, vals in sorted(by_condition.items())]
         result.append(group)
     return result
+
+
+# --- researcher accounts -------------------------------------------------------------------------
+
+
+def researchers_list() -> QuerySet:
+    """Every user by username, with n_owned (studies they own) and n_shared (studies shared with them)."""
+    return get_user_model().objects.annotate(
+        n_owned=Count("studies", distinct=True), n_shared=Count("study_shares", distinct=True)
+    ).order_by("username")

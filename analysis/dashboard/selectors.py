@@ -1,4 +1,5 @@
-"""Reads for the dashboard pages: the study list with each study's progress, and the gallery's rows.
+"""Reads for the dashboard pages: the study list with each study's progress (archived studies in
+their own list), a study's counts for the confirmation pages, and the gallery's rows.
 
 Progress on the study detail page is `annotations.researcher_selectors.study_progress`, the same
 dict the REST API's progress endpoint serves (the page polls that endpoint)."""
@@ -21,13 +22,13 @@ def _by_study(queryset, column: str, **counts) -> dict[int, dict]:
     return {row[column]: row for row in rows}
 
 
-def study_list(*, user) -> list[Study]:
-    """The studies the user may see, newest first, each with n_main (main stimuli), n_participants,
+def studies_with_counts(studies) -> list[Study]:
+    """The studies (an iterable, order kept), each with n_main (main stimuli), n_participants,
     n_completed, n_responses (of included participants, on main stimuli), responses_target
     (main stimuli x participants per stimulus x task kinds) and progress (0..1, None without a target).
     Four queries whatever the number of studies (grouped counts, not correlated subqueries: those
     took 12 s for one study of 5000 responses in bench/dashboard.py)."""
-    studies = list(researcher_selectors.studies_visible(user=user))
+    studies = list(studies)
     ids = [study.pk for study in studies]
     main = _by_study(Stimulus.objects.filter(study__in=ids, role=StimulusRole.MAIN), "study", n=Count("id"))
     people = _by_study(Participant.objects.filter(study__in=ids), "study", n=Count("id"),
@@ -46,6 +47,19 @@ def study_list(*, user) -> list[Study]:
         done = min(study.n_responses, study.responses_target)
         study.progress = done / study.responses_target if study.responses_target else None
     return studies
+
+
+def study_list(*, user, archived: bool = False) -> list[Study]:
+    """The studies a list shows the user, newest first: those not archived, or only the archived
+    ones; each with the counts of `studies_with_counts`."""
+    return studies_with_counts(researcher_selectors.study_list(user=user, archived=archived))
+
+
+def study_counts(*, study: Study) -> dict[str, int]:
+    """What a study holds, for its confirmation pages: stimuli (all roles), variants, participants, shares."""
+    stimuli = study.stimuli.aggregate(n=Count("id"), variants=Count("id", filter=Q(source__isnull=False)))
+    return {"stimuli": stimuli["n"], "variants": stimuli["variants"], "participants": study.participants.count(),
+            "shares": study.shares.count()}
 
 
 @dataclass

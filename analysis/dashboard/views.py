@@ -1,6 +1,6 @@
 """Dashboard pages: the study list, a study's overview (live progress, participant link and QR code,
 lifecycle buttons, links to results and downloads, the stimulus gallery), the lifecycle actions with
-a confirmation step, and clone.
+a confirmation step (archive, restore and delete: the owner only), and clone.
 
 Handlers: access check -> one selector or service -> render. Writes go through the same services as
 the REST API (annotations.services.studies); their errors come back as messages on the page.
@@ -8,18 +8,20 @@ the REST API (annotations.services.studies); their errors come back as messages 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from annotations import researcher_selectors
+from annotations.models import Study
 from annotations.services import studies as study_services
-from studyserver.errors import DomainError
+from studyserver.errors import DomainError, InvalidInput
 
 from .. import results
 from . import selectors
@@ -38,32 +40,64 @@ JOB_STATUSES = ("done", "running", "pending", "failed")  # the order of the jobs
 
 @dataclass(frozen=True)
 class Action:
+    """A lifecycle step with a confirmation page. run(request, study) does it through the service;
+    allowed_from: the study states (`study_state`) it applies to; need: the access it takes."""
+
     name: str
     label: str
-    service: object
+    run: Callable[[HttpRequest, Study], object]
     allowed_from: tuple[str, ...]
     explanation: str
     done: str
     danger: bool = False
+    need: str = "edit"
+    typed_confirm: bool = False  # the person types the study's slug to confirm
+
+
+def study_state(study: Study) -> str:
+    """The status the dashboard shows: "archived" for an archived (closed) study, else its status."""
+    return "archived" if study.archived_at is not None else study.status
 
 
 ACTIONS = {a.name: a for a in (
-    Action("launch", "Launch", study_services.study_launch, ("draft",),
+    Action("launch", "Launch", lambda request, study: study_services.study_launch(study=study), ("draft",),
            "Participants can take the study through its link. Its design freezes: task kinds and their parameters, "
            "stimuli per participant, consent and instructions, stimuli and the models to run can no longer change. "
            "The explanation jobs are queued.",
            "Study {slug} is live; explanation jobs are queued."),
-    Action("pause", "Pause", study_services.study_pause, ("live",),
+    Action("pause", "Pause", lambda request, study: study_services.study_pause(study=study), ("live",),
            "No new participants are admitted and no new trials handed out. Answers to trials already handed out are "
            "still saved; participants who keep their page open continue when you resume.",
            "Study {slug} is paused."),
-    Action("resume", "Resume", study_services.study_resume, ("paused",),
+    Action("resume", "Resume", lambda request, study: study_services.study_resume(study=study), ("paused",),
            "The study admits participants and hands out trials again.", "Study {slug} is live again."),
-    Action("close", "Close", study_services.study_close, ("live", "paused"),
+    Action("close", "Close", lambda request, study: study_services.study_close(study=study), ("live", "paused"),
            "Data collection ends for good: nobody can take part any more and a closed study cannot be reopened. "
            "Results and exports stay available.",
            "Study {slug} is closed; its results stay available.", danger=True),
+    Action("archive", "Archive", lambda request, study: study_services.study_archive(study=study, actor=request.user),
+           ("closed",),
+           "The study leaves the study list, yours and your collaborators'; the list's “Archived studies” view shows "
+           "it, and its address still works. Nothing is deleted: its data, results and exports stay, and participants "
+           "still see a closed study. You can restore it at any time.",
+           "Study {slug} is archived: it is listed under Archived studies.", need="owner"),
+    Action("restore", "Restore", lambda request, study: study_services.study_restore(study=study, actor=request.user),
+           ("archived",), "The study comes back into the study list. It stays closed.",
+           "Study {slug} is back in the study list.", need="owner"),
+    Action("delete", "Delete",
+           lambda request, study: study_services.study_delete(
+               study=study, actor=request.user, confirm=request.POST.get("confirm", "").strip()),
+           ("draft",),
+           "The draft is deleted for good: its settings, its stimuli and their variants, and their stored files "
+           "(files a copy made with Clone still uses stay), and its shares. This cannot be undone.",
+           "Study {slug} is deleted.", danger=True, need="owner", typed_confirm=True),
 )}
+
+
+def actions_for(study: Study) -> list[Action]:
+    """The actions the study's state allows and `study.access` may take, in ACTIONS order."""
+    state, access = study_state(study), researcher_selectors.ACCESS_ORDER[study.access]
+    return [a for a in ACTIONS.values() if state in a.allowed_from and access >= researcher_selectors.ACCESS_ORDER[a.need]]
 
 
 def participant_link(request, study) -> str:
@@ -72,7 +106,10 @@ def participant_link(request, study) -> str:
 
 @login_required
 def study_list(request):
-    return render(request, "analysis/study_list.html", {"studies": selectors.study_list(user=request.user)})
+    """The studies you may see; ?archived=1: the archived ones instead."""
+    archived = request.GET.get("archived") in ("1", "true", "yes")
+    studies = selectors.study_list(user=request.user, archived=archived)
+    return render(request, "analysis/study_list.html", {"studies": studies, "archived": archived})
 
 
 @login_required
@@ -83,8 +120,9 @@ def study_detail(request, slug: str):
     link = participant_link(request, study)
     context = {
         "study": study,
+        "state": study_state(study),
         "can_edit": study.access != "view",
-        "actions": [a for a in ACTIONS.values() if study.status in a.allowed_from],
+        "actions": actions_for(study),
         "progress": researcher_selectors.study_progress(study=study),
         "progress_url": reverse("api-study-progress", args=[study.slug]),
         "poll_ms": PROGRESS_POLL_MS,
@@ -105,18 +143,25 @@ def study_detail(request, slug: str):
 @login_required
 @require_http_methods(["GET", "POST"])
 def study_action(request, slug: str, action: str):
-    """GET: what the action does, and a button to confirm it. POST (with the CSRF token): do it."""
+    """GET: what the action does, and a button to confirm it (delete: a field to type the slug
+    into). POST (with the CSRF token): do it. A deleted study's page is gone: back to the list."""
     step = ACTIONS.get(action)
     if step is None:
         raise Http404(f"no action {action!r}")
-    study = study_or_404(request, slug, need="edit")
+    study = study_or_404(request, slug, need=step.need)
+    context = {"study": study, "action": step, "state": study_state(study), "counts": selectors.study_counts(study=study)}
     if request.method == "GET":
-        return render(request, "analysis/study_confirm.html", {"study": study, "action": step})
+        return render(request, "analysis/study_confirm.html", context)
     try:
-        step.service(study=study)
-        messages.success(request, step.done.format(slug=study.slug))
+        step.run(request, study)
     except DomainError as exc:
+        if step.typed_confirm and isinstance(exc, InvalidInput):  # mistyped: ask again
+            return render(request, "analysis/study_confirm.html", {**context, "error": exc.message}, status=400)
         messages.error(request, f"{step.label} failed: {exc.message}")
+        return HttpResponseRedirect(reverse("dashboard-study", args=[slug]))
+    messages.success(request, step.done.format(slug=slug))
+    if action == "delete":
+        return HttpResponseRedirect(reverse("dashboard"))
     return HttpResponseRedirect(reverse("dashboard-study", args=[slug]))
 
 

@@ -16,6 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from analysis.tasks import human_map_rebuild
+from studyserver.audit.models import AuditAction
+from studyserver.audit.services import audit_record
 from studyserver.queueing import enqueue_on_commit
 
 from ..models import Participant, StimulusRole, Trial
@@ -68,10 +70,11 @@ def participant_attention_check(participant: Participant, *, final: bool) -> boo
 
 
 @transaction.atomic
-def participant_exclude(*, participant: Participant, reason: str) -> Participant:
+def participant_exclude(*, participant: Participant, reason: str, actor=None) -> Participant:
     """Flag the participant as excluded (idempotent). Their raw responses stay; their open trials are
     released (EXPIRED) so the slots go back to the pool; the human map of every (stimulus, kind) they
-    answered is rebuilt without them once this commits."""
+    answered is rebuilt without them once this commits. Recorded in the audit log with `actor` (the
+    researcher; None for the automatic attention checks) and the reason."""
     participant = Participant.objects.select_for_update().get(pk=participant.pk)
     if participant.status == Participant.Status.EXCLUDED:
         return participant
@@ -79,6 +82,9 @@ def participant_exclude(*, participant: Participant, reason: str) -> Participant
     participant.excluded_at = timezone.now()
     participant.exclusion_reason = reason[:300]
     participant.save(update_fields=["status", "excluded_at", "exclusion_reason"])
+    audit_record(action=AuditAction.PARTICIPANT_EXCLUDED, actor=actor, study_id=participant.study_id,
+                 study_slug=participant.study.slug, target=f"participant {participant.pk}",
+                 details={"reason": participant.exclusion_reason})
     participant.trials.filter(status=Trial.Status.ASSIGNED).update(status=Trial.Status.EXPIRED)
     answered = (
         participant.trials.filter(status=Trial.Status.DONE, stimulus__role=StimulusRole.MAIN)

@@ -23,13 +23,14 @@ from django.db.models import Q
 from PIL import Image
 
 from explain.imagenet import imagenet_class_resolve
-from studyserver.errors import Conflict, InvalidInput
+from studyserver.errors import Conflict, InvalidInput, NotFound
 
 from ..corruptions import corrupt_png, corruption_request_problems
 from ..images import ImageInfo, ImageRejected, image_inspect, image_rendition
 from ..models import Stimulus, StimulusRole, Study
 from ..regions import RegionInvalid, region_clean
 from ..uploads import ArchiveLimits, LabelRow, UploadRejected, zip_upload_read
+from .removal import explanation_jobs_rehome, rows_delete
 
 _written: ContextVar[list | None] = ContextVar("stimulus_files_written", default=None)
 
@@ -60,9 +61,12 @@ def _file_save(field, filename: str, data: bytes) -> None:
 
 
 def _draft_locked(study: Study, action: str) -> Study:
-    """The study re-read under a row lock (so a launch waits for, or is waited for by, this write),
-    if it is still a draft."""
-    study = Study.objects.select_for_update().get(pk=study.pk)
+    """The study re-read under a row lock (so a launch or a deletion waits for, or is waited for by,
+    this write), if it still exists and is a draft."""
+    locked = Study.objects.select_for_update().filter(pk=study.pk).first()
+    if locked is None:
+        raise NotFound(f"study {study.slug} no longer exists")
+    study = locked
     if study.status != Study.Status.DRAFT:
         raise Conflict(f"study {study.slug} is {study.status}; {action} only while it is a draft")
     return study
@@ -367,22 +371,13 @@ def stimulus_variants_create(
 # --- removal -------------------------------------------------------------------------------------
 
 
-def _files_delete_unreferenced(names: set[str]) -> None:
-    from django.core.files.storage import default_storage
-
-    still_used = set(Stimulus.objects.filter(Q(image__in=names) | Q(rendition__in=names)).values_list("image", "rendition"))
-    used = {name for pair in still_used for name in pair}
-    for name in names - used:
-        default_storage.delete(name)
-
-
 @transaction.atomic
 def stimulus_remove(*, study: Study, stimulus: Stimulus) -> list[int]:
     """Remove a stimulus of a draft study, and its variants with it. Returns the removed ids.
-    Files are deleted after the commit, unless another stimulus (a clone) still names them."""
+    Files are deleted after the commit, unless another stimulus (a clone) still names them; jobs of
+    the image that another stimulus uses stay (see removal.py)."""
     study = _draft_locked(study, "stimuli can be removed")
-    doomed = list(Stimulus.objects.filter(Q(pk=stimulus.pk) | Q(source=stimulus.pk)).values_list("pk", "image", "rendition"))
-    Stimulus.objects.filter(pk__in=[pk for pk, _, _ in doomed]).delete()
-    names = {name for _, image, rendition in doomed for name in (image, rendition) if name}
-    transaction.on_commit(lambda: _files_delete_unreferenced(names))
-    return sorted(pk for pk, _, _ in doomed)
+    doomed = list(Stimulus.objects.filter(Q(pk=stimulus.pk) | Q(source=stimulus.pk)).values_list("pk", flat=True))
+    explanation_jobs_rehome(stimulus_ids=doomed)
+    rows_delete(Stimulus.objects.filter(pk__in=doomed))
+    return sorted(doomed)

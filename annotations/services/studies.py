@@ -1,7 +1,11 @@
-"""Writes for studies: design (create, edit), lifecycle (launch, pause, resume, close), clone and
-sharing (keyword-only, atomic). Stimulus writes live in `stimuli.py` (re-exported here).
+"""Writes for studies: design (create, edit), lifecycle (launch, pause, resume, close, archive,
+restore, delete), clone and sharing (keyword-only, atomic). Stimulus writes live in `stimuli.py`
+(re-exported here).
 
 Lifecycle: draft -> live (launch) -> paused (pause) -> live (resume) ...; live or paused -> closed.
+A draft that was never launched can be deleted, with everything it holds (`study_delete`). A closed
+study can be archived (hidden from the study lists, its data kept; participants see a closed study)
+and restored. Deleting, archiving and restoring are recorded in the audit log (studyserver.audit).
 Settings (`EDITABLE`) change freely while a study is a draft. Once launched, the study's design --
 what participants consented to and do, and what the models compute -- is frozen (`FROZEN_ONCE_LAUNCHED`);
 the title, the number of participants per stimulus, the completion code and the redirect URL stay
@@ -19,10 +23,13 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from explain.services import explain_config_resolve, explanation_jobs_create
+from studyserver.audit.models import AuditAction
+from studyserver.audit.services import audit_record
 from studyserver.errors import Conflict, InvalidInput, NotFound
 
 from ..models import Stimulus, StimulusRole, Study, StudyShare
 from ..task_params import TaskParamsInvalid, task_params_resolve
+from .removal import explanation_jobs_rehome, rows_delete
 from .stimuli import stimuli_import_zip, stimulus_create, stimulus_remove, stimulus_variants_create  # noqa: F401
 
 DEFAULT_EXPLAIN_CONFIG = [{"model": "efficientnet_lite0", "method": "gradcam", "params": {}}]
@@ -114,7 +121,7 @@ def study_create(*, owner, title: str, slug: str = "", **fields: Any) -> Study:
 def study_update(*, study: Study, **changes: Any) -> Study:
     """Change settings. Fields that may not change in the study's status, and whose value differs,
     raise Conflict naming them (nothing is changed)."""
-    study = Study.objects.select_for_update().get(pk=study.pk)
+    study = _locked(study)
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:
         raise InvalidInput(f"unknown setting(s): {', '.join(unknown)}", fields={name: ["unknown"] for name in unknown})
@@ -133,8 +140,16 @@ def study_update(*, study: Study, **changes: Any) -> Study:
     return study
 
 
+def _locked(study: Study) -> Study:
+    """The study re-read under its row lock; NotFound if it was deleted meanwhile."""
+    locked = Study.objects.select_for_update().filter(pk=study.pk).first()
+    if locked is None:
+        raise NotFound(f"study {study.slug} no longer exists")
+    return locked
+
+
 def _transition(study: Study, *, allowed_from: tuple[str, ...], to: str, verb: str, hint: str = "") -> Study:
-    study = Study.objects.select_for_update().get(pk=study.pk)
+    study = _locked(study)
     if study.status not in allowed_from:
         raise Conflict(f"study {study.slug} is {study.status}; only a {' or '.join(allowed_from)} study can be {verb}{hint}")
     study.status = to
@@ -185,6 +200,75 @@ def study_close(*, study: Study) -> Study:
     study = _transition(study, allowed_from=(Study.Status.LIVE, Study.Status.PAUSED), to=Study.Status.CLOSED, verb="closed")
     study.save(update_fields=["status"])
     return study
+
+
+def _audit(study: Study, action: str, actor, **details) -> None:
+    audit_record(action=action, actor=actor, study_id=study.pk, study_slug=study.slug,
+                 target=f"study {study.slug} ({study.title})", details=details)
+
+
+@transaction.atomic
+def study_archive(*, study: Study, actor) -> Study:
+    """Archive a closed study: it leaves the study lists (its URL still works and says "archived"),
+    participants still see a closed study, and nothing is deleted. `actor`: the user, for the audit log."""
+    study = _locked(study)
+    if study.archived_at is not None:
+        raise Conflict(f"study {study.slug} is archived already")
+    if study.status != Study.Status.CLOSED:
+        hint = "; a draft can be deleted instead" if study.status == Study.Status.DRAFT else "; close it first"
+        raise Conflict(f"study {study.slug} is {study.status}; only a closed study can be archived{hint}")
+    study.archived_at = timezone.now()
+    study.save(update_fields=["archived_at"])
+    _audit(study, AuditAction.STUDY_ARCHIVED, actor,
+           participants=study.participants.count(), stimuli=study.stimuli.count())
+    return study
+
+
+@transaction.atomic
+def study_restore(*, study: Study, actor) -> Study:
+    """Bring an archived study back into the study lists (it stays closed)."""
+    study = _locked(study)
+    if study.archived_at is None:
+        raise Conflict(f"study {study.slug} is not archived")
+    study.archived_at = None
+    study.save(update_fields=["archived_at"])
+    _audit(study, AuditAction.STUDY_RESTORED, actor)
+    return study
+
+
+@transaction.atomic
+def study_delete(*, study: Study, actor, confirm: str) -> dict[str, int]:
+    """Delete a draft that was never launched, for good: the study, its stimuli and variants, their
+    stored files (uploads and renditions; a file a clone's stimulus still names stays), its shares,
+    map recipes and anything else hanging off it. Explanation jobs of its images that a stimulus of
+    another study also uses move to that stimulus and stay (`removal.explanation_jobs_rehome`).
+
+    confirm: the study's slug, typed by the person deleting (InvalidInput otherwise). Conflict (409)
+    for a study that was launched (archive a closed one instead) or holds participant records.
+    Returns the counts recorded in the audit log: stimuli, variants, files, explanation_jobs_kept,
+    explanation_jobs_deleted, rows. The files go once the transaction commits."""
+    study = _locked(study)
+    if study.status != Study.Status.DRAFT or study.launched_at is not None:
+        hint = "; archive it instead" if study.status == Study.Status.CLOSED else "; close it, then archive it"
+        raise Conflict(f"study {study.slug} is {study.status}; only a draft that was never launched can be deleted{hint}")
+    participants = study.participants.count()
+    if participants:
+        raise Conflict(f"study {study.slug} holds {participants} participant record(s); it cannot be deleted")
+    if confirm != study.slug:
+        message = f"to delete study {study.slug}, confirm with its slug: confirm={study.slug}"
+        raise InvalidInput(message, fields={"confirm": [f"must be {study.slug!r}"]})
+    stimulus_ids = list(study.stimuli.values_list("pk", flat=True))
+    variants = study.stimuli.filter(source__isnull=False).count()
+    kept = explanation_jobs_rehome(stimulus_ids=stimulus_ids)
+    pk, slug, title = study.pk, study.slug, study.title
+    deleted, files = rows_delete([study])
+    details = {
+        "stimuli": len(stimulus_ids), "variants": variants, "files": files, "explanation_jobs_kept": kept,
+        "explanation_jobs_deleted": deleted.get("explain.ExplanationJob", 0), "rows": sum(deleted.values()),
+    }
+    audit_record(action=AuditAction.STUDY_DELETED, actor=actor, study_id=pk, study_slug=slug,
+                 target=f"study {slug} ({title}), a draft", details=details)
+    return details
 
 
 _STIMULUS_COPIED = (

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -218,3 +219,50 @@ def test_design_a_study_in_the_browser(live_server, researcher, chromium_path, t
     assert "2 stimulus image(s) added: chelsea.png, coffee.png" in second, second
     assert "3 corrupted variant(s) made: glass_blur-2" in third, third
     assert cards == 6
+
+
+def test_delete_a_draft_and_archive_then_restore_a_closed_study(live_server, make_study, chromium_path):
+    draft = make_study()
+    studies.study_update(study=draft, title="Pilot draft")
+    done = studies.study_close(study=make_study(launch=True))
+    studies.study_update(study=done, title="Finished study")
+    draft_files = [Path(f.path) for s in draft.stimuli.all() for f in (s.image, s.rendition)]
+    kept_files = [Path(f.path) for s in done.stimuli.all() for f in (s.image, s.rendition)]
+    base = live_server.url
+    with chromium_page(chromium_path, **DESKTOP) as page:
+        log_in(page, base, draft.owner.username, f"/dashboard/studies/{draft.slug}/")
+        page.click("#action-delete")
+        page.wait_for_selector("#confirm-slug")
+        shot(page, "dashboard-5-confirm-delete")
+        page.fill("#confirm-slug", "not-the-slug")
+        page.click("#confirm")
+        page.wait_for_selector("#confirm-error")
+        mistyped = page.inner_text("#confirm-error")
+        page.fill("#confirm-slug", draft.slug)
+        page.click("#confirm")
+        page.wait_for_url(f"{base}/dashboard/")
+        deleted_message = page.inner_text(".messages")
+        listed = page.locator("#studies tbody tr[data-slug]").evaluate_all("rows => rows.map(r => r.dataset.slug)")
+
+        page.goto(f"{base}/dashboard/studies/{done.slug}/")
+        page.click("#action-archive")
+        page.wait_for_selector("#confirm")
+        shot(page, "dashboard-6-confirm-archive")
+        page.click("#confirm")
+        page.wait_for_selector("#study-archived")
+        shot(page, "dashboard-7-archived")
+        note = page.inner_text("#archived-note")
+        page.goto(f"{base}/dashboard/")
+        after_archive = page.locator("#studies tbody tr[data-slug]").count()
+        page.click("#archived-studies")
+        page.wait_for_selector("#current-studies")
+        archived = page.locator("#studies tbody tr[data-slug]").evaluate_all("rows => rows.map(r => r.dataset.slug)")
+        page.click("text=Finished study")
+        page.click("#action-restore")
+        page.click("#confirm")
+        page.wait_for_selector(".message.ok")
+        restored = page.locator("#study-archived").count()
+    assert "confirm with its slug" in mistyped
+    assert f"Study {draft.slug} is deleted." in deleted_message and listed == [done.slug]
+    assert not any(p.exists() for p in draft_files) and all(p.exists() for p in kept_files)
+    assert "hidden from the study lists" in note and after_archive == 0 and archived == [done.slug] and restored == 0

@@ -198,6 +198,75 @@ def test_clone_makes_a_draft_of_your_own_and_names_problems(make_study, other):
     assert Study.objects.count() == before
 
 
+# --- delete, archive, restore ----------------------------------------------------------------------
+
+
+def test_deleting_a_draft_asks_for_its_slug_then_goes_back_to_the_list(researcher, make_study, settings,
+                                                                         django_capture_on_commit_callbacks):
+    from pathlib import Path
+
+    study = make_study()
+    browser = login(researcher, enforce_csrf_checks=True)
+    page = browser.get(reverse("dashboard-study", args=[study.slug])).content.decode()
+    assert 'id="action-delete"' in page and 'id="action-archive"' not in page
+    confirm = browser.get(reverse("dashboard-study-delete", args=[study.slug]))
+    html = confirm.content.decode()
+    assert confirm.status_code == 200 and "Yes, delete the study" in html and 'name="confirm"' in html
+    assert "2 stimuli" in html and "cannot be undone" in html
+    token = browser.cookies["csrftoken"].value
+    assert browser.post(reverse("dashboard-study-delete", args=[study.slug]), {"confirm": study.slug}).status_code == 403  # CSRF
+    mistyped = browser.post(reverse("dashboard-study-delete", args=[study.slug]), {"confirm": "oops", "csrfmiddlewaretoken": token})
+    assert mistyped.status_code == 400 and "confirm with its slug" in mistyped.content.decode()
+    assert Study.objects.filter(pk=study.pk).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        done = browser.post(reverse("dashboard-study-delete", args=[study.slug]),
+                            {"confirm": study.slug, "csrfmiddlewaretoken": token}, follow=True)
+    assert done.redirect_chain[-1][0] == reverse("dashboard")
+    assert f"Study {study.slug} is deleted." in done.content.decode()
+    assert not Study.objects.filter(pk=study.pk).exists()
+    assert not [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]
+
+
+def test_a_launched_study_offers_no_delete_and_refuses_one(owner, make_study):
+    study = make_study(launch=True)
+    assert 'id="action-delete"' not in owner.get(reverse("dashboard-study", args=[study.slug])).content.decode()
+    refused = owner.post(reverse("dashboard-study-delete", args=[study.slug]), {"confirm": study.slug}, follow=True)
+    assert "Delete failed: study %s is live; only a draft that was never launched can be deleted" % study.slug in refused.content.decode()
+    assert Study.objects.filter(pk=study.pk).exists()
+
+
+def test_archiving_hides_a_closed_study_from_the_list_and_restore_brings_it_back(owner, make_study):
+    study = studies.study_close(study=make_study(launch=True))
+    page = owner.get(reverse("dashboard-study", args=[study.slug])).content.decode()
+    assert 'id="action-archive"' in page and 'id="action-delete"' not in page
+    assert "Yes, archive the study" in owner.get(reverse("dashboard-study-archive", args=[study.slug])).content.decode()
+    done = owner.post(reverse("dashboard-study-archive", args=[study.slug]), follow=True)
+    assert done.redirect_chain[-1][0] == reverse("dashboard-study", args=[study.slug])
+    html = done.content.decode()
+    assert 'id="study-archived"' in html and 'id="archived-note"' in html and 'id="action-restore"' in html
+    assert study.slug not in [s.slug for s in owner.get(reverse("dashboard")).context["studies"]]
+    archived = owner.get(reverse("dashboard") + "?archived=1")
+    assert [s.slug for s in archived.context["studies"]] == [study.slug] and "Archived studies" in archived.content.decode()
+    assert owner.get(reverse("dashboard-report", args=[study.slug])).status_code == 200  # data kept, pages work
+    owner.post(reverse("dashboard-study-restore", args=[study.slug]))
+    assert Study.objects.get(pk=study.pk).archived_at is None
+    assert study.slug in [s.slug for s in owner.get(reverse("dashboard")).context["studies"]]
+
+
+def test_only_the_owner_deletes_archives_or_restores_on_the_dashboard(make_study, other):
+    draft, study = make_study(), studies.study_close(study=make_study(launch=True))
+    for shared in (draft, study):
+        StudyShare.objects.create(study=shared, user=other, role="edit")
+    editor = login(other)
+    assert 'id="action-delete"' not in editor.get(reverse("dashboard-study", args=[draft.slug])).content.decode()
+    page = editor.get(reverse("dashboard-study", args=[study.slug])).content.decode()
+    assert 'id="action-archive"' not in page and "Only the owner deletes, archives or restores" in page
+    for name, target in (("delete", draft), ("archive", study), ("restore", study)):
+        assert editor.get(reverse(f"dashboard-study-{name}", args=[target.slug])).status_code == 403, name
+        assert editor.post(reverse(f"dashboard-study-{name}", args=[target.slug]), {"confirm": target.slug}).status_code == 403, name
+    assert Study.objects.filter(pk=draft.pk).exists() and Study.objects.get(pk=study.pk).archived_at is None
+
+
 # --- preview ---------------------------------------------------------------------------------------
 
 

@@ -236,6 +236,73 @@ def test_clone_makes_a_draft_copy_with_stimuli(api, make_study):
     problem(api.post(url("api-study-clone", study.slug), {"slug": "again"}, format="json"), 409)
 
 
+# --- delete, archive, restore --------------------------------------------------------------------
+
+
+def test_delete_a_draft_confirmed_by_its_slug(api, make_study, researcher, settings, django_capture_on_commit_callbacks):
+    study = make_study()
+    slug = study.slug
+    assert "confirm" in problem(api.delete(url("api-study", slug)), 400)["fields"]
+    assert "confirm" in problem(api.delete(url("api-study", slug), {"confirm": "nope"}, format="json"), 400)["fields"]
+    assert Study.objects.filter(slug=slug).exists() and len(media_files(settings)) == 4
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = created(api.delete(url("api-study", slug), {"confirm": slug}, format="json"), 200)
+    assert answer == {"deleted": slug, "counts": {"stimuli": 2, "variants": 0, "files": 4, "explanation_jobs_kept": 0,
+                                                  "explanation_jobs_deleted": 0, "rows": 3}}
+    assert not Study.objects.filter(slug=slug).exists() and media_files(settings) == []
+    problem(api.get(url("api-study", slug)), 404)
+    # The query parameter works too (for clients that send no body with DELETE).
+    other = make_study()
+    created(api.delete(url("api-study", other.slug) + f"?confirm={other.slug}"), 200)
+    assert not Study.objects.filter(pk=other.pk).exists()
+
+
+def test_delete_a_launched_study_is_409_and_names_archiving(api, make_study):
+    study = make_study(launch=True)
+    body = problem(api.delete(url("api-study", study.slug), {"confirm": study.slug}, format="json"), 409)
+    assert "only a draft that was never launched can be deleted" in body["detail"] and "archive" in body["detail"]
+    created(api.post(url("api-study-close", study.slug)), 200)
+    assert "archive it instead" in problem(api.delete(url("api-study", study.slug), {"confirm": study.slug}, format="json"), 409)["detail"]
+    assert Study.objects.filter(pk=study.pk).exists()
+
+
+def test_archive_hides_a_closed_study_from_the_list_and_restore_brings_it_back(api, make_study):
+    study = studies.study_close(study=make_study(launch=True))
+    draft = make_study()
+    assert "only a closed study" in problem(api.post(url("api-study-archive", draft.slug)), 409)["detail"]
+    archived = created(api.post(url("api-study-archive", study.slug)), 200)
+    assert archived["status"] == "closed" and archived["archived_at"]
+    assert [s["slug"] for s in api.get(url("api-studies")).json()] == [draft.slug]
+    assert [s["slug"] for s in api.get(url("api-studies") + "?archived=1").json()] == [study.slug]
+    assert [s["slug"] for s in api.get(url("api-studies") + "?archived=false").json()] == [draft.slug]
+    assert "archived" in problem(api.get(url("api-studies") + "?archived=maybe"), 400)["fields"]
+    assert api.get(url("api-study", study.slug)).json()["archived_at"] == archived["archived_at"]  # still reachable
+    assert api.get(url("api-study-progress", study.slug)).status_code == 200
+    problem(api.post(url("api-study-archive", study.slug)), 409)
+    restored = created(api.post(url("api-study-restore", study.slug)), 200)
+    assert restored["archived_at"] is None and restored["status"] == "closed"
+    assert {s["slug"] for s in api.get(url("api-studies")).json()} == {study.slug, draft.slug}
+    problem(api.post(url("api-study-restore", study.slug)), 409)
+
+
+def test_only_the_owner_deletes_archives_or_restores(api, make_study, django_user_model):
+    draft = make_study()
+    closed = studies.study_close(study=make_study(launch=True))
+    colleague = django_user_model.objects.create_user(username="colleague")
+    as_colleague = client_for(colleague)
+    for study in (draft, closed):
+        studies.study_share_set(study=study, username="colleague", role="edit")
+    body = problem(as_colleague.delete(url("api-study", draft.slug), {"confirm": draft.slug}, format="json"), 403)
+    assert "only its owner" in body["detail"]
+    problem(as_colleague.post(url("api-study-archive", closed.slug)), 403)
+    api.post(url("api-study-archive", closed.slug))
+    problem(as_colleague.post(url("api-study-restore", closed.slug)), 403)
+    assert Study.objects.filter(pk=draft.pk).exists() and Study.objects.get(pk=closed.pk).archived_at is not None
+    # A collaborator's lists hide the archived study too, and show it with ?archived=1.
+    assert [s["slug"] for s in as_colleague.get(url("api-studies")).json()] == [draft.slug]
+    assert [s["slug"] for s in as_colleague.get(url("api-studies") + "?archived=1").json()] == [closed.slug]
+
+
 # --- stimuli -------------------------------------------------------------------------------------
 
 
@@ -500,8 +567,8 @@ def test_other_researchers_studies_do_not_exist_for_you(stranger, make_study):
     for name in READS + ["api-study-clone"]:
         method = "post" if name == "api-study-clone" else "get"
         assert getattr(stranger, method)(url(name, study.slug)).status_code == 404, name
-    for method, name in WRITES:
-        assert getattr(stranger, method)(url(name, study.slug), {}, format="json").status_code == 404, name
+    for method, name in WRITES + [("delete", "api-study"), ("post", "api-study-archive"), ("post", "api-study-restore")]:
+        assert getattr(stranger, method)(url(name, study.slug), {"confirm": study.slug}, format="json").status_code == 404, name
     for name in ("api-stimulus", "api-stimulus-image", "api-stimulus-rendition"):
         assert stranger.get(url(name, study.slug, stimulus.pk)).status_code == 404, name
     assert stranger.delete(url("api-stimulus", study.slug, stimulus.pk)).status_code == 404
@@ -580,7 +647,7 @@ def test_the_openapi_schema_documents_every_researcher_endpoint(api):
     assert schema["openapi"].startswith("3.")
     assert "tokenAuth" in schema["components"]["securitySchemes"] and "cookieAuth" in schema["components"]["securitySchemes"]
     researcher_paths = {p: ops for p, ops in schema["paths"].items() if "/participant" not in p and not p.endswith("/participants/")}
-    assert len(researcher_paths) == 26  # 21 in annotations/api_urls.py, 5 results in analysis/api_urls.py
+    assert len(researcher_paths) == 28  # 23 in annotations/api_urls.py, 5 results in analysis/api_urls.py
     for path, operations in researcher_paths.items():
         for method, operation in operations.items():
             if method == "parameters":

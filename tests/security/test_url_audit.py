@@ -56,6 +56,8 @@ CLASSIFIED = {
     "api/v1/studies/<slug:slug>/pause/": RESEARCHER,
     "api/v1/studies/<slug:slug>/resume/": RESEARCHER,
     "api/v1/studies/<slug:slug>/close/": RESEARCHER,
+    "api/v1/studies/<slug:slug>/archive/": RESEARCHER,  # owner only
+    "api/v1/studies/<slug:slug>/restore/": RESEARCHER,  # owner only
     "api/v1/studies/<slug:slug>/clone/": RESEARCHER,
     "api/v1/studies/<slug:slug>/progress/": RESEARCHER,
     "api/v1/studies/<slug:slug>/scores/": RESEARCHER,
@@ -97,6 +99,9 @@ CLASSIFIED = {
     "dashboard/studies/<slug:slug>/pause/": RESEARCHER,
     "dashboard/studies/<slug:slug>/resume/": RESEARCHER,
     "dashboard/studies/<slug:slug>/close/": RESEARCHER,
+    "dashboard/studies/<slug:slug>/archive/": RESEARCHER,  # owner only
+    "dashboard/studies/<slug:slug>/restore/": RESEARCHER,  # owner only
+    "dashboard/studies/<slug:slug>/delete/": RESEARCHER,  # owner only
     "dashboard/studies/<slug:slug>/clone/": RESEARCHER,
     "dashboard/studies/<slug:slug>/qr.svg": RESEARCHER,
     # Preview: the researcher takes their own study as a participant, in their session; nothing stored.
