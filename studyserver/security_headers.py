@@ -1,5 +1,10 @@
 """Content-Security-Policy (and Permissions-Policy) on every response.
 
+Every response means every one: the middleware is the outermost in settings.MIDDLEWARE (with
+Django's X-Frame-Options middleware next to it), so it also sees what inner middleware answers
+without a view (413 and the 400 of a NUL in the URL, static files, a bad Host, CSRF failures) and
+the error pages of any DEBUG value. Headers a view set itself are kept (setdefault).
+
 Scripts come only from this site (the participant pages, the dashboard and Swagger UI load static
 files) or carry the request's nonce (`request.csp_nonce`, for a template's inline <script>); inline
 event handlers (onclick=...) do not run. Styles may be inline (style="width: 0%" in templates; no

@@ -35,7 +35,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so every answer carries the security headers: the early refusals below (413, a NUL
+    # in the URL, a bad Host), static files, redirects, CSRF failures and error pages included.
+    "studyserver.security_headers.ContentSecurityPolicyMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Under /api/ every error is JSON in the API's shape, Django's debug pages (DEBUG on) included.
+    "studyserver.error_pages.ApiErrorShapeMiddleware",
     "studyserver.request_limits.RequestLimitsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -43,8 +49,6 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "studyserver.security_headers.ContentSecurityPolicyMiddleware",
     # Last, so it sees the view's exception first: a lost database connection -> 503, not 500.
     "studyserver.database_outage.DatabaseUnavailableMiddleware",
 ]

@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -37,3 +39,22 @@ def test_pure_cores_import_no_django():
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+LOCAL_PROBE = (
+    "from django.conf import settings; from django.test import Client; c = Client(HTTP_HOST='localhost'); "
+    "s = c.get('/static/studyserver/site.css'); a = c.get('/api/v1/no-such-endpoint/'); "
+    "print(settings.DEBUG, s.status_code, a.status_code, a['Content-Type'], a.json()['error'])"
+)
+
+
+@pytest.mark.parametrize("debug, expected", [(None, "False"), ("1", "True")], ids=["unset", "DEBUG=1"])
+def test_local_settings_run_with_debug_off_unless_asked(tmp_path, debug, expected):
+    """The demo's settings: DEBUG off unless asked; static files served and API errors JSON either way."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "DATABASE_URL", "STATIC_ROOT")}
+    env.update({"DJANGO_SETTINGS_MODULE": "studyserver.settings.local", "STUDYSERVER_VAR_DIR": str(tmp_path),
+                **({"DEBUG": debug} if debug else {})})
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", LOCAL_PROBE], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-5:] == [expected, "200", "404", "application/json", "not_found"], result.stdout

@@ -67,6 +67,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"  Researcher dashboard: {base}/dashboard/studies/{study.slug}/")
                 self.stdout.write(f"  Log in as:            {DEMO_USERNAME} / {password}")
                 self.stdout.write(f"  Database: {settings.DATABASES['default']['NAME']} · broker: {settings.CELERY_BROKER_URL}")
+                self.stdout.write(f"  DEBUG: {'on' if settings.DEBUG else 'off (DEBUG=1 make demo turns on Django debug pages)'}")
                 self.stdout.write("  Press Ctrl-C to stop the web server and the workers.\n")
                 self.stdout.flush()
                 if check:
@@ -102,7 +103,8 @@ class Command(BaseCommand):
         failed = list(jobs.filter(status="failed").values_list("error", flat=True))
         if failed:
             raise SystemExit(f"demo check: {len(failed)} job(s) failed: {failed[0]}")
-        for path in (f"/s/{study.slug}/", "/healthz", "/accounts/login/"):
+        # the static file: served by WhiteNoise with DEBUG off too
+        for path in (f"/s/{study.slug}/", "/healthz", "/accounts/login/", "/static/studyserver/site.css"):
             status = _get_status(base + path, deadline=time.monotonic() + 30)
             if status != 200:
                 raise SystemExit(f"demo check: {path} answered {status}")
