@@ -117,13 +117,13 @@ def _runs(a: np.ndarray, b: np.ndarray, r: float, rows: np.ndarray, width: int) 
     inside = _Capsules(ax, dx, dy, e, r)
     for j, offset, step in ((j0, -0.5, -1), (j1, 1.5, 1)):
         moved = inside.test(j + offset)
-        j[moved] += step
+        j += step * moved
         again = np.flatnonzero(moved)
         j[again[inside.test(j[again] + offset, again)]] += step
     step0 = (j0 <= j1) & ~inside.test(j0 + 0.5)
-    j0[step0] += 1
+    j0 += step0
     step1 = (j0 <= j1) & ~inside.test(j1 + 0.5)
-    j1[step1] -= 1
+    j1 -= step1
     again = np.flatnonzero(step0 | step1)
     step0 = (j0[again] <= j1[again]) & ~inside.test(j0[again] + 0.5, again)
     j0[again[step0]] += 1
