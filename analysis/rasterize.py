@@ -15,44 +15,71 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-
-def _inside(ax, ay, bx, by, radius, cx, cy):
-    """Whether the pixel centre (cx, cy) lies within `radius` of segment a-b: the definition, elementwise."""
-    dx, dy = bx - ax, by - ay
-    px, py = cx - ax, cy - ay
-    length2 = dx * dx + dy * dy
-    safe = np.where(length2 > 0, length2, 1.0)
-    t = np.where(length2 > 0, np.clip((px * dx + py * dy) / safe, 0.0, 1.0), 0.0)
-    px, py = px - t * dx, py - t * dy
-    return px * px + py * py <= radius * radius
+# The rasteriser solves one (segment, pixel row) pair at a time, vectorised over CHUNK_PAIRS pairs per
+# pass, so its memory is O(H x W) (the mask and one int32 run-count buffer) plus a constant, whatever
+# the strokes; its time is linear in `paint_work`.
+CHUNK_PAIRS = 1 << 13
+# `paint_work` counts each pixel of a row a stroke touches as 1 / ROW_PIXELS_PER_UNIT of a pair: the
+# per-stroke pass that turns run counts into the mask (measured: ~100 pixels cost what one pair costs).
+ROW_PIXELS_PER_UNIT = 64
 
 
-def _stroke_cover(points: np.ndarray, radius: float, height: int, width: int) -> tuple[int, np.ndarray] | None:
-    """The union of the stroke's capsules as (first row, rows x width bool), or None when off the image.
+def _segments(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b): the stroke's segments' ends, n - 1 each; a single point is the segment a-a."""
+    return (points, points) if len(points) == 1 else (points[:-1], points[1:])
+
+
+def _row_ranges(a: np.ndarray, b: np.ndarray, radius: float, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """(first row, row count) per segment: the image rows its capsule may reach (count 0: none)."""
+    row0 = np.maximum(np.floor(np.minimum(a[:, 1], b[:, 1]) - radius).astype(np.int64), 0)
+    row1 = np.minimum(np.ceil(np.maximum(a[:, 1], b[:, 1]) + radius).astype(np.int64) + 1, height)
+    return row0, np.maximum(row1 - row0, 0)
+
+
+def _span(row0: np.ndarray, counts: np.ndarray) -> tuple[int, int]:
+    """[first, last): the rows the stroke's segments reach; call only when counts.sum() > 0."""
+    reach = counts > 0
+    return int(row0[reach].min()), int((row0 + counts)[reach].max())
+
+
+def _stroke_points(stroke: dict) -> np.ndarray:
+    return np.asarray([p[:2] for p in stroke["points"]], dtype=np.float64).reshape(-1, 2)
+
+
+def paint_work(strokes: Iterable[dict], height: int, width: int) -> int:
+    """What `paint_mask` will cost, in (segment, pixel row) pairs, computed in O(points) without
+    rasterising: the pairs it solves (each segment's rows, clipped to the image) plus, per stroke, the
+    pixels of the rows it touches / ROW_PIXELS_PER_UNIT. Its time is linear in this; its memory is not
+    (see CHUNK_PAIRS)."""
+    total = 0
+    for stroke in strokes:
+        points = _stroke_points(stroke)
+        if len(points) == 0:
+            continue
+        a, b = _segments(points)
+        row0, counts = _row_ranges(a, b, float(stroke["radius"]), height)
+        pairs = int(counts.sum())
+        if pairs:
+            first, last = _span(row0, counts)
+            total += pairs + -(-(last - first) * (width + 1) // ROW_PIXELS_PER_UNIT)
+    return total
+
+
+def _runs(a: np.ndarray, b: np.ndarray, r: float, rows: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each (segment a-b, pixel row) pair: the run of columns [j0, j1] whose centres lie within r
+    of the segment (j0 > j1: none), clipped to the image.
 
     Each capsule (the pixels within r of one segment) is convex, so it meets each pixel row in one run
-    of columns. The run's ends are solved analytically for every (segment, row) at once; the pixels at
-    the two ends are then re-decided with the per-pixel definition (`_inside`), so the result is the
-    definition's exactly, not a floating-point neighbour of it. Runs are merged with a difference array.
+    of columns. The run's ends are solved analytically; the pixels at the two ends are then re-decided
+    with the per-pixel definition (`_Capsules`), so the result is the definition's exactly, not a
+    floating-point neighbour of it.
     """
-    if len(points) == 1:
-        a = b = points
-    else:
-        a, b = points[:-1], points[1:]
-    r = float(radius)
-    row0 = np.maximum(np.floor(np.minimum(a[:, 1], b[:, 1]) - r).astype(np.int64), 0)
-    row1 = np.minimum(np.ceil(np.maximum(a[:, 1], b[:, 1]) + r).astype(np.int64) + 1, height)
-    counts = np.maximum(row1 - row0, 0)
-    if counts.sum() == 0:
-        return None
-    seg = np.repeat(np.arange(len(a)), counts)
-    rows = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + row0[seg]
-    ax, ay, bx, by = a[seg, 0], a[seg, 1], b[seg, 0], b[seg, 1]
+    ax, ay, bx, by = a[:, 0], a[:, 1], b[:, 0], b[:, 1]
     yc = rows + 0.5
     eps = 1e-9 * max(r, 1.0)
 
-    lo = np.full(len(seg), np.inf)
-    hi = np.full(len(seg), -np.inf)
+    lo = np.full(len(rows), np.inf)
+    hi = np.full(len(rows), -np.inf)
     for cx, cy in ((ax, ay), (bx, by)):  # the two round caps
         h2 = r * r - (yc - cy) ** 2
         half = np.sqrt(np.maximum(h2, 0.0))
@@ -82,46 +109,100 @@ def _stroke_cover(points: np.ndarray, radius: float, height: int, width: int) ->
     lo = np.where(band, np.minimum(lo, band_lo), lo)
     hi = np.where(band, np.maximum(hi, band_hi), hi)
 
-    keep = lo <= hi + eps
-    seg_rows = rows[keep]
-    ax, ay, bx, by, yc, lo, hi = (v[keep] for v in (ax, ay, bx, by, yc, lo, hi))
-    # Candidate run of columns whose centre j + 0.5 is in [lo, hi], then the ends by the definition.
+    # Candidate run of columns whose centre j + 0.5 is in [lo, hi], then the ends by the definition:
+    # grow each end while the next pixel out is inside, then shrink it while its own pixel is not (at
+    # most two steps each; a second step is tried only where the first one moved).
     j0 = np.clip(np.ceil(lo - eps - 0.5), -1, width).astype(np.int64)
     j1 = np.clip(np.floor(hi + eps - 0.5), -1, width).astype(np.int64)
-    for _ in range(2):
-        j0 = np.where(_inside(ax, ay, bx, by, r, j0 - 0.5, yc), j0 - 1, j0)
-        j1 = np.where(_inside(ax, ay, bx, by, r, j1 + 1.5, yc), j1 + 1, j1)
-    for _ in range(2):
-        j0 = np.where((j0 <= j1) & ~_inside(ax, ay, bx, by, r, j0 + 0.5, yc), j0 + 1, j0)
-        j1 = np.where((j0 <= j1) & ~_inside(ax, ay, bx, by, r, j1 + 0.5, yc), j1 - 1, j1)
-    j0, j1 = np.maximum(j0, 0), np.minimum(j1, width - 1)
-    run = j0 <= j1
-    if not run.any():
-        return None
-    seg_rows, j0, j1 = seg_rows[run], j0[run], j1[run]
-    first = int(seg_rows.min())
-    diff = np.zeros((int(seg_rows.max()) - first + 1, width + 1), dtype=np.int32)
-    np.add.at(diff, (seg_rows - first, j0), 1)
-    np.add.at(diff, (seg_rows - first, j1 + 1), -1)
-    return first, np.cumsum(diff, axis=1)[:, :width] > 0
+    inside = _Capsules(ax, dx, dy, e, r)
+    for j, offset, step in ((j0, -0.5, -1), (j1, 1.5, 1)):
+        moved = inside.test(j + offset)
+        j += step * moved
+        again = np.flatnonzero(moved)
+        j[again[inside.test(j[again] + offset, again)]] += step
+    step0 = (j0 <= j1) & ~inside.test(j0 + 0.5)
+    j0 += step0
+    step1 = (j0 <= j1) & ~inside.test(j1 + 0.5)
+    j1 -= step1
+    again = np.flatnonzero(step0 | step1)
+    step0 = (j0[again] <= j1[again]) & ~inside.test(j0[again] + 0.5, again)
+    j0[again[step0]] += 1
+    step1 = (j0[again] <= j1[again]) & ~inside.test(j1[again] + 0.5, again)
+    j1[again[step1]] -= 1
+    return np.maximum(j0, 0), np.minimum(j1, width - 1)
+
+
+class _Capsules:
+    """The definition, per (segment, row) pair of one chunk: whether the pixel centre (x, row + 0.5)
+    lies within r of the pair's segment a-b, i.e. of its closest point a + t (b - a), t in [0, 1]. The
+    row's terms are computed once per chunk; `test` can run on a subset of the pairs (`where`)."""
+
+    def __init__(self, ax, dx, dy, py, r):
+        self.ax, self.dx, self.dy, self.py, self.pdy = ax, dx, dy, py, py * dy
+        length2 = dx * dx + dy * dy
+        self.safe = np.where(length2 > 0, length2, 1.0)
+        self.r2 = r * r
+
+    def test(self, cx: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
+        ax, dx, dy, py, pdy, safe = (
+            (v if where is None else v[where]) for v in (self.ax, self.dx, self.dy, self.py, self.pdy, self.safe)
+        )
+        px = cx - ax
+        # A zero-length segment has dx = dy = 0, so t * dx = t * dy = 0 and px, py stay as they are.
+        t = np.minimum(np.maximum((px * dx + pdy) / safe, 0.0), 1.0)
+        px, py = px - t * dx, py - t * dy
+        return px * px + py * py <= self.r2
+
+
+def _stroke_apply(mask: np.ndarray, counts_buffer: np.ndarray, points: np.ndarray, radius: float,
+                  value: bool) -> None:
+    """Set every pixel of the stroke (the union of its segments' capsules) to `value`, in place.
+
+    counts_buffer: H x (W + 1) int32, all zero on entry and on return. Each run adds +1 at its first
+    column and -1 after its last; a running sum along the row is then > 0 exactly on the union.
+    """
+    height, width = mask.shape
+    a, b = _segments(points)
+    row0, counts = _row_ranges(a, b, float(radius), height)
+    ends = np.cumsum(counts)
+    total = int(ends[-1])
+    if total == 0:
+        return
+    flat = counts_buffer.reshape(-1)
+    for start in range(0, total, CHUNK_PAIRS):
+        pair = np.arange(start, min(start + CHUNK_PAIRS, total), dtype=np.int64)
+        seg = np.searchsorted(ends, pair, side="right")
+        rows = pair - (ends[seg] - counts[seg]) + row0[seg]
+        j0, j1 = _runs(a[seg], b[seg], float(radius), rows, width)
+        run = j0 <= j1
+        rows, j0, j1 = rows[run], j0[run], j1[run]
+        ones = np.ones(len(rows), dtype=np.int32)  # an array, not a scalar: numpy's fast path for add.at
+        np.add.at(flat, rows * (width + 1) + j0, ones)
+        np.subtract.at(flat, rows * (width + 1) + j1 + 1, ones)
+    first, last = _span(row0, counts)
+    band = counts_buffer[first:last]
+    np.cumsum(band, axis=1, out=band)
+    cover = band[:, :width] > 0
+    if value:
+        mask[first:last] |= cover
+    else:
+        mask[first:last] &= ~cover
+    band[:] = 0
 
 
 def paint_mask(strokes: Iterable[dict], height: int, width: int) -> np.ndarray:
     """H x W bool: the painted area after applying every stroke in order.
 
     Each stroke: {"radius": r (px, > 0), "erase": bool, "points": [[x, y, t_ms], ...]} with at least one
-    point; a single point paints a disc.
+    point; a single point paints a disc. Memory: O(H x W) whatever the strokes (about 6 bytes a pixel
+    plus a constant); time: linear in `paint_work`, which callers bound before calling.
     """
     mask = np.zeros((height, width), dtype=bool)
+    counts_buffer = np.zeros((height, width + 1), dtype=np.int32)
     for stroke in strokes:
-        value = not bool(stroke.get("erase", False))
-        points = np.asarray([p[:2] for p in stroke["points"]], dtype=np.float64).reshape(-1, 2)
-        if len(points) == 0:
-            continue
-        cover = _stroke_cover(points, float(stroke["radius"]), height, width)
-        if cover is not None:
-            first, rows = cover
-            mask[first:first + len(rows)][rows] = value
+        points = _stroke_points(stroke)
+        if len(points):
+            _stroke_apply(mask, counts_buffer, points, float(stroke["radius"]), not bool(stroke.get("erase", False)))
     return mask
 
 

@@ -1,4 +1,5 @@
-"""Validating a participant's raw response payload (pure Python, no Django). Format: docs/payloads.md.
+"""Validating a participant's raw response payload (pure Python and numpy, no Django). Format:
+docs/payloads.md.
 
 Everything is in stimulus pixel coordinates (x right, y down, 0..width and 0..height) and
 milliseconds since the trial was shown. The cleaned payload is rebuilt from validated values only
@@ -7,17 +8,27 @@ milliseconds since the trial was shown. The cleaned payload is rebuilt from vali
 Two kinds of failure: `PayloadInvalid` (a malformed or rule-breaking payload: 400) and its subclass
 `PayloadTooLarge` (over a documented size limit: 413). Both name the field.
 Limits: a request body of at most MAX_BODY_BYTES, MAX_STROKES strokes, MAX_POINTS points in all
-(stroke points, clicks or samples), descriptions of at most MAX_DESCRIPTION characters.
+(stroke points, clicks or samples), descriptions of at most MAX_DESCRIPTION characters, and paint
+strokes that cost at most MAX_PAINT_WORK to rasterise (`analysis.rasterize.paint_work`, counted from
+the points before anything is rasterised), each of a radius no larger than `radius_max`.
 """
 from __future__ import annotations
 
 import math
 from typing import Any
 
+from analysis.rasterize import paint_work
+
 MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_STROKES = 2000
 MAX_POINTS = 50_000
 MAX_DESCRIPTION = 10_000
+# (segment, pixel row) pairs, `analysis.rasterize.paint_work`: about 1 s of one CPU core at most
+# (docs/payloads.md has the measurements). MAX_POINTS points painted with the largest default brush
+# on a 500 px image cost ~3,000,000; a typical trial well under 100,000.
+MAX_PAINT_WORK = 4_000_000
+# A brush may be at most this fraction of the image's longer side, or the study's largest brush.
+MAX_RADIUS_FRACTION = 0.25
 MAX_TIME_MS = 24 * 3600 * 1000
 # Timers in a browser fire late; events up to this long after the time limit are still accepted.
 TIME_GRACE_MS = 1500
@@ -118,11 +129,22 @@ def _optional_ms(payload: dict, field: str) -> float | None:
     return None if value is None else _number(value, field, lo=0, hi=MAX_TIME_MS)
 
 
+def radius_max(width: int, height: int, rules: dict | None = None) -> float:
+    """The largest stroke radius accepted, stimulus px: a quarter of the image's longer side, or the
+    study's largest brush (rules["brush_radii"], stimulus px) if that is larger; the page rounds a
+    radius to 0.01 px, hence the 0.01 of slack."""
+    brushes = (rules or {}).get("brush_radii") or [0.0]
+    return max(MAX_RADIUS_FRACTION * max(width, height), max(brushes) + 0.01)
+
+
 def paint_payload_clean(payload: Any, *, width: int, height: int, rules: dict | None = None) -> dict:
     """{"display", "pointer_types", ["user_agent"], "strokes": [{"radius", "erase", "points"}],
-    "time_limit_ms"}. Rules: time_limit_ms (points after it are refused). The painted-area rules need
-    the rasterised mask and are checked by the service."""
+    "time_limit_ms"}. Rules: time_limit_ms (points after it are refused), brush_radii (with the
+    image's size they set `radius_max`). Strokes whose rasterising would cost more than
+    MAX_PAINT_WORK are refused (413) before any is rasterised. The painted-area rules need the
+    rasterised mask and are checked by the service."""
     rules = rules or {}
+    largest = radius_max(width, height, rules)
     strokes = _object(payload).get("strokes")
     if not isinstance(strokes, list):
         raise PayloadInvalid("strokes must be a list", "strokes")
@@ -142,15 +164,19 @@ def paint_payload_clean(payload: Any, *, width: int, height: int, rules: dict | 
         erase = stroke.get("erase", False)
         if not isinstance(erase, bool):
             raise PayloadInvalid(f"{field}.erase must be true or false", f"{field}.erase")
+        radius = _number(stroke.get("radius"), f"{field}.radius", lo=0.5)
+        if radius > largest:
+            raise PayloadInvalid(
+                f"{field}.radius = {radius:g} px is larger than any brush of this trial (at most {largest:g} px: "
+                "a quarter of the image's longer side, or the study's largest brush)", f"{field}.radius")
         clean_points = _points(points, f"{field}.points", width, height)
         _time_limit_check(clean_points, f"{field}.points", rules.get("time_limit_ms"), "time limit")
-        cleaned.append(
-            {
-                "radius": _number(stroke.get("radius"), f"{field}.radius", lo=0.5, hi=max(width, height)),
-                "erase": erase,
-                "points": clean_points,
-            }
-        )
+        cleaned.append({"radius": radius, "erase": erase, "points": clean_points})
+    work = paint_work(cleaned, height, width)
+    if work > MAX_PAINT_WORK:
+        raise PayloadTooLarge(
+            f"the strokes are too long or too wide to check: their cost is {work:,} (segment, pixel row) pairs, "
+            f"the limit {MAX_PAINT_WORK:,}; paint with fewer or shorter strokes or a smaller brush", "strokes")
     return {**_common(payload), "strokes": cleaned, "time_limit_ms": _optional_ms(payload, "time_limit_ms")}
 
 

@@ -162,9 +162,14 @@ def _explain_batch(model: ZooModel, method: Method, resolved: dict, images, targ
         torch.cuda.synchronize()
     seconds = (time.perf_counter() - started) / len(images)
     return [
-        _explanation(model, method, resolved, raw, comparison, target, probabilities[row], seconds, output.meta)
+        _explanation(model, method, resolved, raw, comparison, target, probabilities[row], seconds, _row_meta(output, row))
         for row, ((raw, comparison), target) in enumerate(zip(maps, targets))
     ]
+
+
+def _row_meta(output: MethodOutput, row: int) -> dict[str, Any]:
+    """What is recorded with row `row`'s map: the method's facts of the batch, then its own."""
+    return {**output.meta, **(output.row_meta[row] if output.row_meta is not None else {})}
 
 
 def _probabilities(model: ZooModel, x: torch.Tensor, output: MethodOutput | None = None) -> torch.Tensor:

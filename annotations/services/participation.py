@@ -160,7 +160,7 @@ def response_payload_check(participant: Participant, task_kind: str, payload: An
     try:
         cleaned = payload_clean(task_kind, payload, width=width, height=height, rules=rules)
         painted = None
-        if task_kind == TaskKind.PAINT:
+        if task_kind == TaskKind.PAINT:  # payload_clean refused strokes over MAX_PAINT_WORK: bounded here
             painted = paint_mask(cleaned["strokes"], height, width)
             _area_check(painted, rules)
         return cleaned, painted

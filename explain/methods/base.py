@@ -29,8 +29,11 @@ class MethodOutput:
     raw: torch.Tensor
     comparison: torch.Tensor
     logits: torch.Tensor | None = None
-    # method-specific facts recorded with the map (JSON-able), e.g. IG's completeness gap
+    # method-specific facts recorded with every row's map (JSON-able)
     meta: dict[str, Any] = field(default_factory=dict)
+    # facts of each row's own map (one JSON-able dict per row, e.g. IG's steps used and completeness
+    # gap), recorded with that map on top of `meta`; None when there are none
+    row_meta: list[dict[str, Any]] | None = None
 
 
 class Method:
@@ -39,9 +42,12 @@ class Method:
     signed: ClassVar[bool]
     # name -> default; the type of the default is the parameter's type (None means "any").
     defaults: ClassVar[dict[str, Any]]
+    # Parameters whose default is None ("the method chooses") that take a value of one type when
+    # given: name -> a value of that type (IG's steps: None, or an int). None given stays None.
+    optional_types: ClassVar[dict[str, Any]] = {}
     docs: ClassVar[dict[str, str]] = {}
     # True when `attribute` is one pass over the batch whose rows do not interact (each row's map
-    # depends on that row and its target only, and `meta` holds nothing per row): then several
+    # depends on that row and its target only; facts of one row go in `row_meta`): then several
     # stimuli can share one batch (`pipeline.explain_images`). False for methods whose own passes
     # already fill the batch.
     batches_across_inputs: ClassVar[bool] = False
@@ -55,7 +61,10 @@ class Method:
             raise InvalidParams(f"unknown parameter(s) {', '.join(unknown)} for {self.key}; valid: {valid}")
         resolved = dict(self.defaults)
         for name, value in params.items():
-            resolved[name] = _coerce(self.key, name, value, self.defaults[name])
+            if name in self.optional_types:
+                resolved[name] = None if value is None else _coerce(self.key, name, value, self.optional_types[name])
+            else:
+                resolved[name] = _coerce(self.key, name, value, self.defaults[name])
         self.params_check(resolved)
         return resolved
 

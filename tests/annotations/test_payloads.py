@@ -3,7 +3,9 @@ import math
 
 import pytest
 
+from analysis.rasterize import paint_work
 from annotations.payloads import (
+    MAX_PAINT_WORK,
     MAX_POINTS,
     MAX_STROKES,
     TIME_GRACE_MS,
@@ -13,6 +15,7 @@ from annotations.payloads import (
     mouse_payload_clean,
     paint_payload_clean,
     payload_clean,
+    radius_max,
 )
 
 DISPLAY = {"width": 500, "height": 400, "dpr": 2, "viewport": [1280, 800]}
@@ -139,3 +142,52 @@ def test_size_limits_are_413_naming_the_field():
 def test_points_on_the_far_edge_are_inside():
     edge = {**BUBBLE, "clicks": [[100, 80, 0], [0, 0, 0]]}
     assert bubble_payload_clean(edge, width=100, height=80)["clicks"][0] == [100.0, 80.0, 0.0]
+
+
+def _one_stroke(n, radius, width=500, height=375, seed=1):
+    """n random points all over the image in one stroke: the shape of the paint memory bomb."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    points = [[round(float(x), 2), round(float(y), 2), i] for i, (x, y) in
+              enumerate(zip(rng.uniform(0, width, n), rng.uniform(0, height, n)))]
+    return {**GOOD, "strokes": [{"radius": radius, "erase": False, "points": points}]}
+
+
+def test_a_brush_larger_than_a_quarter_of_the_image_or_the_studys_brushes_is_refused():
+    assert radius_max(500, 375) == 125 and radius_max(500, 375, {"brush_radii": [6, 14, 28]}) == 125
+    assert radius_max(500, 375, {"brush_radii": [40, 200]}) == pytest.approx(200.01)
+    with pytest.raises(PayloadInvalid, match="larger than any brush") as info:
+        paint_payload_clean(_one_stroke(3, 500.0), width=500, height=375)
+    assert info.value.field == "strokes[0].radius" and info.value.status == 400
+    assert paint_payload_clean(_one_stroke(3, 125.0), width=500, height=375)["strokes"][0]["radius"] == 125
+    big_brush = paint_payload_clean(_one_stroke(3, 200.0), width=500, height=375, rules={"brush_radii": [40, 200]})
+    assert big_brush["strokes"][0]["radius"] == 200
+
+
+@pytest.mark.parametrize("n", [15_000, 50_000])
+def test_strokes_too_costly_to_rasterise_are_413_before_any_rasterising(n):
+    """The memory bomb (one stroke all over the image) with the widest brush accepted: refused from
+    its points alone, so the cost is the validation's (linear in the points), not the rasteriser's."""
+    payload = _one_stroke(n, 125.0)
+    assert paint_work(payload["strokes"], 375, 500) > MAX_PAINT_WORK
+    with pytest.raises(PayloadTooLarge, match="too long or too wide to check") as info:
+        paint_payload_clean(payload, width=500, height=375)
+    assert info.value.field == "strokes" and info.value.status == 413
+
+
+def test_the_largest_realistic_sessions_fit_the_work_limit():
+    """MAX_POINTS points of strokes drawn with the largest default brush (28 px on a 500 px image),
+    ~2 px apart as the page records them, fit; so does a small image's session of many taps."""
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    strokes = []
+    for _ in range(50):
+        xy = np.cumsum(rng.normal(0, 1.4, (MAX_POINTS // 50, 2)), axis=0) + [250, 187]
+        xy = np.clip(xy, 0, [500, 375])
+        strokes.append({"radius": 28.0, "erase": False, "points": [[float(x), float(y), 0] for x, y in xy]})
+    assert paint_work(strokes, 375, 500) < 0.8 * MAX_PAINT_WORK
+    assert len(paint_payload_clean({**GOOD, "strokes": strokes}, width=500, height=375)["strokes"]) == 50
+    taps = [{"radius": 3.6, "erase": False, "points": [[30, 20, i]]} for i in range(2000)]
+    assert paint_work(taps, 48, 64) < 0.01 * MAX_PAINT_WORK
