@@ -12,7 +12,15 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .reports import FAITHFULNESS, LOWER_BETTER, METRIC_LABELS, CurvePoint, ReliabilityRow, SummaryRow, params_label
+from analysis.report_tables import (
+    FAITHFULNESS,
+    LOWER_BETTER,
+    METRIC_LABELS,
+    CurvePoint,
+    ReliabilityRow,
+    SummaryRow,
+    params_label,
+)
 from .statistics import Summary
 
 FORMATS = {"png": "image/png", "svg": "image/svg+xml"}

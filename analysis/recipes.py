@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .rasterize import paint_mask, points_density
+from annotations.rasterize import paint_mask, points_density
 
 RECIPE_VERSION = 1
 DEFAULT_SIGMA_DISPLAY_PX = {"bubble": 25.0, "mouse": 19.0}

@@ -16,9 +16,10 @@ from django.views.decorators.http import require_POST
 
 from studyserver.errors import DomainError, NotFound
 
-from . import report_data, results, services
+from analysis import results, services
+from analysis import selectors as report_data
 from .dashboard.access import study_or_404
-from .reports import FAITHFULNESS, METRIC_LABELS
+from analysis.report_tables import FAITHFULNESS, METRIC_LABELS
 from .results import CURVE_METRICS, TABLES
 from .scoring import ALL_METRICS
 

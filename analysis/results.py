@@ -15,8 +15,10 @@ from annotations.models import Study
 from explain.methods import METHODS
 from studyserver.errors import InvalidInput, NotFound
 
-from . import exports, figures, report_data, reports
-from .reports import FAITHFULNESS, METRIC_LABELS
+from analysis import exports, figures
+from analysis import selectors as report_data
+from analysis import report_tables as reports
+from analysis.report_tables import FAITHFULNESS, METRIC_LABELS
 from .scoring import ALL_METRICS
 
 FIGURE_METRICS = ALL_METRICS + FAITHFULNESS

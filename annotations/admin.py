@@ -3,7 +3,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 
-from explain.imagenet import imagenet_class_resolve
+from annotations.imagenet import imagenet_class_resolve
 from studyserver.errors import DomainError
 
 from .images import ImageRejected, image_inspect, image_rendition

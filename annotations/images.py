@@ -71,31 +71,31 @@ def image_inspect(data: bytes, *, max_pixels: int, max_bytes: int) -> ImageInfo:
     return ImageInfo(fmt, width, height, mode, hashlib.sha256(data).hexdigest())
 
 
-def image_rendition(data: bytes) -> Image.Image:
-    """The 8-bit RGB picture both participants and models see, from any accepted upload.
+HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
-    EXIF orientation applied (browsers apply it too); 16-bit and 32-bit grey scaled to 8 bits by the
-    type's range; palette, CMYK and bilevel converted; transparency composited over white.
-    """
+
+def image_rgb(image: Image.Image) -> Image.Image:
+    """The 8-bit RGB picture of any Pillow image: 16- and 32-bit grey scaled by the type's range,
+    float grey by its maximum when above 1; palette, CMYK, grey and bilevel converted; transparency
+    composited over white. The one conversion: renditions of uploads and the model's input use it."""
+    if image.mode in HIGH_DEPTH_MODES:
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        if image.mode == "F":
+            top = max(float(array.max()), 1e-12) if array.max() > 1 else 1.0
+        image = Image.fromarray(np.clip(np.round(array / top * 255.0), 0, 255).astype(np.uint8))
+    if image.mode in ALPHA_MODES or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        canvas.alpha_composite(rgba)
+        return canvas.convert("RGB")
+    return image.convert("RGB")
+
+
+def image_rendition(data: bytes) -> Image.Image:
+    """The 8-bit RGB picture both participants and models see, from any accepted upload: EXIF
+    orientation applied (browsers apply it too), then `image_rgb`."""
     with Image.open(io.BytesIO(data)) as img:
         img.seek(0)
-        img = ImageOps.exif_transpose(img)
-        if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-            arr = np.asarray(img, dtype=np.float64)
-            top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
-            if img.mode == "F":
-                top = max(float(arr.max()), 1e-12) if arr.max() > 1 else 1.0
-            arr = np.clip(np.round(arr / top * 255.0), 0, 255).astype(np.uint8)
-            img = Image.fromarray(arr)
-        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-            rgba = img.convert("RGBA")
-            canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            canvas.alpha_composite(rgba)
-            return canvas.convert("RGB")
-        return img.convert("RGB")
-
-
-def image_rendition_png(data: bytes) -> bytes:
-    out = io.BytesIO()
-    image_rendition(data).save(out, format="PNG", optimize=False, compress_level=6)
-    return out.getvalue()
+        return image_rgb(ImageOps.exif_transpose(img))

@@ -9,7 +9,7 @@ Two kinds of failure: `PayloadInvalid` (a malformed or rule-breaking payload: 40
 `PayloadTooLarge` (over a documented size limit: 413). Both name the field.
 Limits: a request body of at most MAX_BODY_BYTES, MAX_STROKES strokes, MAX_POINTS points in all
 (stroke points, clicks or samples), descriptions of at most MAX_DESCRIPTION characters, and paint
-strokes that cost at most MAX_PAINT_WORK to rasterise (`analysis.rasterize.paint_work`, counted from
+strokes that cost at most MAX_PAINT_WORK to rasterise (`annotations.rasterize.paint_work`, counted from
 the points before anything is rasterised), each of a radius no larger than `radius_max`.
 """
 from __future__ import annotations
@@ -17,13 +17,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from analysis.rasterize import paint_work
+from annotations.rasterize import paint_work
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_STROKES = 2000
 MAX_POINTS = 50_000
 MAX_DESCRIPTION = 10_000
-# (segment, pixel row) pairs, `analysis.rasterize.paint_work`: about 1 s of one CPU core at most
+# (segment, pixel row) pairs, `annotations.rasterize.paint_work`: about 1 s of one CPU core at most
 # (docs/payloads.md has the measurements). MAX_POINTS points painted with the largest default brush
 # on a 500 px image cost ~3,000,000; a typical trial well under 100,000.
 MAX_PAINT_WORK = 4_000_000

@@ -50,7 +50,7 @@ from analysis import metrics  # noqa: E402
 from analysis.aggregate import mean_map, running_sum_add  # noqa: E402
 from analysis.recipes import participant_map, recipe_default  # noqa: E402
 from analysis.scoring import HumanReference, metric_suite  # noqa: E402
-from analysis.storage import npy_bytes, npy_load  # noqa: E402
+from studyserver.storage import npy_bytes, npy_load  # noqa: E402
 from tests.analysis.pysaliency_ref import load as load_pysaliency  # noqa: E402
 
 SIZES = (224, 512, 1024)
@@ -297,8 +297,8 @@ def bench_study(results: dict, ps, n_stimuli: int, n_participants: int, size: in
 
 def bench_report(results: dict, n_stimuli: int) -> None:
     """The report's tables for a big study: 11 methods x 2 task kinds x 3 conditions, all metrics."""
-    from analysis import reports
-    from analysis.reports import CeilingRecord, JobRecord, ScoreRecord
+    from analysis import report_tables as reports
+    from analysis.report_tables import CeilingRecord, JobRecord, ScoreRecord
 
     g = np.random.default_rng(5)
     methods = ["gradient", "smoothgrad", "integrated_gradients", "guided_backprop", "gradcam", "guided_gradcam", "xrai",

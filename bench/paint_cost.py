@@ -28,7 +28,7 @@ CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
 import numpy as np
-from analysis.rasterize import paint_mask, paint_work
+from annotations.rasterize import paint_mask, paint_work
 from annotations.payloads import MAX_PAINT_WORK, PayloadInvalid, payload_clean
 from tests.analysis import rasterize_v1_ref
 

@@ -7,8 +7,9 @@ class ExplanationJob(models.Model):
     """One (image content, model + weights, method, parameters, target) explanation.
 
     Keyed by content, not by study: the same image in two studies, or a second launch, reuses the job.
-    `stimulus` is the stimulus whose rendition the worker reads (any stimulus with the same sha256 has
-    the same pixels).
+    No relation to a stimulus: the worker reads the rendition of any stimulus with the image's sha256
+    (they all have the same pixels), so deleting one study's stimulus never touches a job another
+    study shares (`selectors.job_image`, `services.jobs.explanation_jobs_prune`).
     """
 
     class Status(models.TextChoices):
@@ -17,7 +18,6 @@ class ExplanationJob(models.Model):
         DONE = "done"
         FAILED = "failed"
 
-    stimulus = models.ForeignKey("annotations.Stimulus", on_delete=models.CASCADE, related_name="explanation_jobs")
     image_sha256 = models.CharField(max_length=64)
     model_key = models.CharField(max_length=80)
     weights_hash = models.CharField(max_length=64)

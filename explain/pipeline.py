@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from annotations.images import image_rgb
+
 from .methods import Method, MethodOutput, method_get
 from .methods.batching import batch_size_for
 from .zoo import ZooModel
@@ -39,29 +41,6 @@ class Explanation:
     device: str
     seconds: float
     meta: dict[str, Any] = field(default_factory=dict)
-
-
-HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
-ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
-
-
-def image_rgb(image: Image.Image) -> Image.Image:
-    """The 8-bit RGB picture of any Pillow image, by the rules participants' renditions follow
-    (`annotations.images.image_rendition`, which works on upload bytes): 16- and 32-bit grey scaled by
-    the type's range, float grey by its maximum when above 1; palette, CMYK, grey and bilevel
-    converted; transparency composited over white."""
-    if image.mode in HIGH_DEPTH_MODES:
-        array = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
-        if image.mode == "F":
-            top = max(float(array.max()), 1e-12) if array.max() > 1 else 1.0
-        image = Image.fromarray(np.clip(np.round(array / top * 255.0), 0, 255).astype(np.uint8))
-    if image.mode in ALPHA_MODES or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        canvas.alpha_composite(rgba)
-        return canvas.convert("RGB")
-    return image.convert("RGB")
 
 
 def image_to_input(image: Image.Image, model: ZooModel) -> torch.Tensor:

@@ -3,7 +3,7 @@ wait on another task."""
 from celery import shared_task
 from django.conf import settings
 
-from . import faithfulness_service, services
+from .services import faithfulness, runs
 
 RETRY_BASE_SECONDS = 10
 
@@ -36,16 +36,16 @@ def explanation_job_execute(self, job_id: int) -> None:
     """Run one ExplanationJob. Errors a retry cannot fix are recorded on the job by the service and
     not raised; anything else (a lost database connection, an out-of-memory error that survived the
     batch shrinking) is retried with exponential backoff (10, 20, 40 s), then recorded as failed."""
-    _run_retrying(self, services.explanation_job_run, job_id=job_id)
+    _run_retrying(self, runs.explanation_job_run, job_id=job_id)
 
 
 @shared_task(**JOB_TASK)
 def explanation_jobs_execute(self, job_ids: list[int]) -> None:
     """Run several ExplanationJobs, the stimuli of each (model, method, params) explained in one
-    batch (`services.explanation_jobs_run`). A job that cannot succeed is recorded as failed alone;
+    batch (`runs.explanation_jobs_run`). A job that cannot succeed is recorded as failed alone;
     any other error puts the jobs not yet stored back to pending and the task is retried as
     `explanation_job_execute` is (done jobs are skipped on the retry)."""
-    _run_retrying(self, services.explanation_jobs_run, job_ids=list(job_ids))
+    _run_retrying(self, runs.explanation_jobs_run, job_ids=list(job_ids))
 
 
 @shared_task(
@@ -56,4 +56,4 @@ def explanation_jobs_execute(self, job_ids: list[int]) -> None:
 )
 def model_map_faithfulness(model_map_id: int) -> None:
     """Insertion and deletion AUC for one stored ModelMap (idempotent: done maps are skipped)."""
-    faithfulness_service.model_map_faithfulness_compute(model_map_id=model_map_id)
+    faithfulness.model_map_faithfulness_compute(model_map_id=model_map_id)

@@ -12,7 +12,7 @@ from annotations.models import Stimulus
 from .. import services
 from ..models import HumanMap
 from ..overlays import overlay_png, regions_png
-from ..storage import array_load
+from studyserver.storage import array_load
 from .access import stimulus_or_404
 
 

@@ -24,7 +24,7 @@ from studyserver.queueing import enqueue_coalesced_on_commit, enqueue_on_commit
 from ..aggregate import mean_map, running_sum_add
 from ..models import HumanMap, HumanMapContribution, MapRecipe
 from ..recipes import ParticipantMap, RecipeInvalid, participant_map, recipe_clean, recipe_default
-from ..storage import array_load, array_save
+from studyserver.storage import array_load, array_save
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from annotations.models import Stimulus, StimulusRole, Study
 from studyserver.queueing import enqueue_coalesced_on_commit
 
 from ..models import HumanCeiling, HumanMap, ReliabilityRun
-from ..reliability import ParticipantStack, ceiling_and_floor, reliability_curve
+from analysis.split_half import ParticipantStack, ceiling_and_floor, reliability_curve
 from ..scoring import ALL_METRICS, MAP_METRICS
 from .maps import response_map
 

@@ -12,7 +12,7 @@ from annotations.researcher_selectors import stimulus_jobs
 
 from ..models import Score
 from ..scoring import HumanReference, metric_suite
-from ..storage import array_load
+from studyserver.storage import array_load
 from .maps import human_map_fixations, human_map_mean
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from analysis.rasterize import paint_mask
+from annotations.rasterize import paint_mask
 from analysis.tasks import human_map_update
 from studyserver.errors import Conflict, Gone, InvalidInput, NotFound, PayloadTooLarge
 from studyserver.queueing import enqueue_coalesced_on_commit

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Q
 from PIL import Image
 
-from explain.imagenet import imagenet_class_resolve
+from annotations.imagenet import imagenet_class_resolve
 from studyserver.errors import Conflict, InvalidInput, NotFound
 
 from ..corruptions import corrupt_png, corruption_request_problems

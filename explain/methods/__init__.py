@@ -1,5 +1,7 @@
-"""Explanation methods by key. Each module holds one method; none imports Django."""
-from .base import InvalidParams, Method, MethodOutput
+"""Explanation methods by key: the torch implementations of `explain.method_catalogue`'s specs. Each
+module holds one method; none imports Django."""
+from ..method_catalogue import METHOD_SPECS, InvalidParams, UnknownMethod
+from .base import Method, MethodOutput
 from .fem import FEM
 from .gradcam import GradCAM
 from .gradient import Gradient
@@ -12,7 +14,7 @@ from .rise import RISE
 from .smoothgrad import SmoothGrad
 from .xrai import XRAI
 
-# One line per method, in the order of REFERENCE.md section 4: keys must be unique.
+# One implementation per catalogued method, in the catalogue's order.
 _ALL: tuple[Method, ...] = (
     Gradient(),
     SmoothGrad(),
@@ -27,11 +29,7 @@ _ALL: tuple[Method, ...] = (
     Occlusion(),
 )
 METHODS: dict[str, Method] = {method.key: method for method in _ALL}
-assert len(METHODS) == len(_ALL), "two methods share a key"
-
-
-class UnknownMethod(ValueError):
-    """The method key is not registered; the message lists the valid keys."""
+assert list(METHODS) == list(METHOD_SPECS), "every catalogued method has exactly one implementation, in order"
 
 
 def method_get(key: str) -> Method:

@@ -13,11 +13,10 @@ from typing import Any, ClassVar, Iterator
 import torch
 from torch import nn
 
+from ..method_catalogue import InvalidParams, MethodSpec
 from .batching import fast_layout
 
-
-class InvalidParams(ValueError):
-    """A parameter is unknown or has a bad value; the message lists the valid ones."""
+__all__ = ["InvalidParams", "Method", "MethodOutput"]
 
 
 @dataclass
@@ -37,72 +36,42 @@ class MethodOutput:
 
 
 class Method:
-    key: ClassVar[str]
-    version: ClassVar[str]
-    signed: ClassVar[bool]
-    # name -> default; the type of the default is the parameter's type (None means "any").
-    defaults: ClassVar[dict[str, Any]]
-    # Parameters whose default is None ("the method chooses") that take a value of one type when
-    # given: name -> a value of that type (IG's steps: None, or an int). None given stays None.
-    optional_types: ClassVar[dict[str, Any]] = {}
-    docs: ClassVar[dict[str, str]] = {}
+    """An implementation of one catalogued method (`explain.method_catalogue`): its key, version,
+    defaults and parameter checks come from `spec`; the class adds the computation."""
+
+    spec: ClassVar[MethodSpec]
     # True when `attribute` is one pass over the batch whose rows do not interact (each row's map
     # depends on that row and its target only; facts of one row go in `row_meta`): then several
     # stimuli can share one batch (`pipeline.explain_images`). False for methods whose own passes
     # already fill the batch.
     batches_across_inputs: ClassVar[bool] = False
 
-    def params_resolve(self, params: dict[str, Any] | None) -> dict[str, Any]:
-        """Defaults filled in, unknown names refused, values coerced to the default's type."""
-        params = dict(params or {})
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            valid = ", ".join(sorted(self.defaults)) or "(none)"
-            raise InvalidParams(f"unknown parameter(s) {', '.join(unknown)} for {self.key}; valid: {valid}")
-        resolved = dict(self.defaults)
-        for name, value in params.items():
-            if name in self.optional_types:
-                resolved[name] = None if value is None else _coerce(self.key, name, value, self.optional_types[name])
-            else:
-                resolved[name] = _coerce(self.key, name, value, self.defaults[name])
-        self.params_check(resolved)
-        return resolved
+    @property
+    def key(self) -> str:
+        return self.spec.key
 
-    def params_check(self, params: dict[str, Any]) -> None:
-        """Range checks beyond types; raise InvalidParams."""
+    @property
+    def version(self) -> str:
+        return self.spec.version
+
+    @property
+    def signed(self) -> bool:
+        return self.spec.signed
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        return self.spec.defaults
+
+    @property
+    def docs(self) -> dict[str, str]:
+        return self.spec.docs
+
+    def params_resolve(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        """Defaults filled in, unknown names refused, values coerced and checked (the catalogue's rule)."""
+        return self.spec.params_resolve(params)
 
     def attribute(self, net: nn.Module, x: torch.Tensor, target: torch.Tensor, params: dict[str, Any]) -> MethodOutput:
         raise NotImplementedError
-
-
-def _coerce(method: str, name: str, value: Any, default: Any) -> Any:
-    if default is None:
-        return value
-    kind = type(default)
-    try:
-        if kind is bool:
-            if isinstance(value, str):
-                lowered = value.strip().lower()
-                if lowered in ("1", "true", "yes", "on"):
-                    return True
-                if lowered in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(value)
-            if isinstance(value, (bool, int)) and value in (0, 1):
-                return bool(value)
-            raise ValueError(value)
-        if kind is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return int(value)
-        if kind is float:
-            result = float(value)
-            if result != result or result in (float("inf"), float("-inf")):
-                raise ValueError(value)
-            return result
-        return kind(value)
-    except (TypeError, ValueError):
-        raise InvalidParams(f"{method}: parameter {name}={value!r} must be of type {kind.__name__}") from None
 
 
 def module_get(net: nn.Module, dotted: str) -> nn.Module:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 
+from ..method_catalogue import METHOD_SPECS
 from .base import InvalidParams, Method, MethodOutput, activations_captured, module_get
 from .batching import fast_layout
 
@@ -35,15 +36,8 @@ def fem_map(activations: torch.Tensor, k: float) -> torch.Tensor:
 
 
 class FEM(Method):
-    key = "fem"
-    version = "1"
-    signed = False
+    spec = METHOD_SPECS["fem"]
     batches_across_inputs = True
-    defaults = {"layer": "features", "k": 2.0}
-    docs = {
-        "layer": "dotted name of the last conv block whose activations are thresholded",
-        "k": "threshold in standard deviations above each channel's mean (paper: 2)",
-    }
 
     def attribute(self, net, x, target, params) -> MethodOutput:
         layer = module_get(net, params["layer"])

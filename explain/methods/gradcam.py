@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import torch
 
+from ..method_catalogue import METHOD_SPECS
 from .base import InvalidParams, Method, MethodOutput, activations_captured, module_get, target_scores
 
 
 class GradCAM(Method):
-    key = "gradcam"
-    version = "1"
-    signed = True
+    spec = METHOD_SPECS["gradcam"]
     batches_across_inputs = True
-    defaults = {"layer": "features"}
-    docs = {"layer": "dotted name of the layer whose activations and gradients are used"}
 
     def attribute(self, net, x, target, params) -> MethodOutput:
         layer = module_get(net, params["layer"])

@@ -8,16 +8,13 @@ No parameters.
 """
 from __future__ import annotations
 
+from ..method_catalogue import METHOD_SPECS
 from .base import Method, MethodOutput, channel_extreme, input_gradients
 
 
 class Gradient(Method):
-    key = "gradient"
-    version = "1"
-    signed = True
+    spec = METHOD_SPECS["gradient"]
     batches_across_inputs = True
-    defaults: dict = {}
-    docs: dict = {}
 
     def attribute(self, net, x, target, params) -> MethodOutput:
         grads, logits = input_gradients(net, x, target)

@@ -23,6 +23,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from ..method_catalogue import METHOD_SPECS
 from .base import InvalidParams, Method, MethodOutput, channel_extreme, input_gradients
 
 # the activation modules guided (and their subclasses, such as fusion.ReLU6InPlace); their own backward
@@ -85,12 +86,8 @@ def guided_gradients(net: nn.Module, x: torch.Tensor, target: torch.Tensor) -> t
 
 
 class GuidedBackprop(Method):
-    key = "guided_backprop"
-    version = "1"
-    signed = True
+    spec = METHOD_SPECS["guided_backprop"]
     batches_across_inputs = True
-    defaults: dict = {}
-    docs: dict = {}
 
     def attribute(self, net, x, target, params) -> MethodOutput:
         grads, logits = guided_gradients(net, x, target)

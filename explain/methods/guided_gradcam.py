@@ -16,28 +16,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import InvalidParams, Method, MethodOutput, channel_extreme, module_get, target_scores
+from ..method_catalogue import METHOD_SPECS, UPSAMPLE_MODES  # noqa: F401
+from .base import Method, MethodOutput, channel_extreme, module_get, target_scores
 from .batching import fast_layout
 from .gradcam import grad_cam
 from .guided_backprop import guided
 
-UPSAMPLE_MODES = ("bilinear", "nearest", "bicubic")
-
 
 class GuidedGradCAM(Method):
-    key = "guided_gradcam"
-    version = "1"
-    signed = True
+    spec = METHOD_SPECS["guided_gradcam"]
     batches_across_inputs = True
-    defaults = {"layer": "features", "upsample": "bilinear"}
-    docs = {
-        "layer": "dotted name of the Grad-CAM layer (default: the last conv map)",
-        "upsample": "how the CAM is resized to the input: " + ", ".join(UPSAMPLE_MODES) + " (paper: bilinear)",
-    }
-
-    def params_check(self, params) -> None:
-        if params["upsample"] not in UPSAMPLE_MODES:
-            raise InvalidParams(f"guided_gradcam: upsample must be one of {', '.join(UPSAMPLE_MODES)}")
 
     def attribute(self, net, x, target, params) -> MethodOutput:
         layer, store = module_get(net, params["layer"]), {}

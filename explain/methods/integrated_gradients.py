@@ -30,12 +30,9 @@ import math
 import torch
 from captum.attr import IntegratedGradients as CaptumIG
 
-from .base import InvalidParams, Method, MethodOutput, target_scores
+from ..method_catalogue import COMPLETENESS_BOUND, METHOD_SPECS, QUADRATURES, STEPS_FIRST, STEPS_MAX  # noqa: F401
+from .base import Method, MethodOutput, target_scores
 from .batching import batch_size_for, fast_layout
-
-QUADRATURES = ("gausslegendre", "riemann_left", "riemann_middle", "riemann_right", "riemann_trapezoid")
-# The default schedule: STEPS_FIRST points, doubled while the completeness gap exceeds the bound.
-STEPS_FIRST, STEPS_MAX, COMPLETENESS_BOUND = 50, 400, 0.02
 
 
 def steps_schedule(steps: int | None) -> list[int]:
@@ -49,24 +46,7 @@ def steps_schedule(steps: int | None) -> list[int]:
 
 
 class IntegratedGradients(Method):
-    key = "integrated_gradients"
-    version = "2"
-    signed = True
-    defaults = {"steps": None, "baseline": 0.0, "quadrature": "gausslegendre"}
-    optional_types = {"steps": 0}
-    docs = {
-        "steps": (f"points on the straight path from the baseline to the image; null (default): {STEPS_FIRST}, doubled "
-                  f"until the completeness gap is within {COMPLETENESS_BOUND:.0%}, at most {STEPS_MAX}; a number: "
-                  "exactly that many (Sundararajan 2017: 50). Each map records steps_used and completeness_gap"),
-        "baseline": "constant baseline value in the model's normalised input space (0 = the mean colour)",
-        "quadrature": "integration rule: " + ", ".join(QUADRATURES) + " (Captum's default: gausslegendre)",
-    }
-
-    def params_check(self, params) -> None:
-        if params["steps"] is not None and not 1 <= params["steps"] <= 10_000:
-            raise InvalidParams("integrated_gradients: steps must be null (adaptive) or between 1 and 10000")
-        if params["quadrature"] not in QUADRATURES:
-            raise InvalidParams(f"integrated_gradients: quadrature must be one of {', '.join(QUADRATURES)}")
+    spec = METHOD_SPECS["integrated_gradients"]
 
     def attribute(self, net, x, target, params) -> MethodOutput:
         # Captum concatenates the path points in the input's layout (NCHW here); convolutions run

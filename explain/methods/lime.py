@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from skimage.segmentation import quickshift
 
-from .base import InvalidParams, Method, MethodOutput
+from ..method_catalogue import METHOD_SPECS
+from .base import Method, MethodOutput
 from .batching import scores_batched
 
 
@@ -85,33 +86,7 @@ def lime_weights(net, x, target: int, segments: np.ndarray, params, batch_size=N
 
 
 class LIME(Method):
-    key = "lime"
-    version = "1"
-    signed = True
-    defaults = {
-        "samples": 1000,
-        "kernel_size": 4.0,
-        "max_dist": 200.0,
-        "ratio": 0.2,
-        "kernel_width": 0.25,
-        "seed": 0,
-        "quickshift_seed": 42,
-        "batch_size": 0,
-    }
-    docs = {
-        "samples": "perturbed samples (lime's num_samples; its default 1000)",
-        "kernel_size": "quickshift Gaussian kernel width (lime: 4)",
-        "max_dist": "quickshift cut-off distance (lime: 200)",
-        "ratio": "quickshift colour vs space balance (lime: 0.2)",
-        "kernel_width": "width of the exponential kernel on cosine distance (lime: 0.25)",
-        "seed": "seed of the sample draws (lime's random_state)",
-        "quickshift_seed": "rng of quickshift's tie-breaking noise (what lime's quickshift gets: 42)",
-        "batch_size": "samples per forward pass; 0 = device default (4 on CPU, 64 on CUDA)",
-    }
-
-    def params_check(self, params):
-        if params["samples"] < 2 or params["kernel_width"] <= 0 or params["kernel_size"] <= 0 or params["batch_size"] < 0:
-            raise InvalidParams("lime: need samples >= 2, kernel_width > 0, kernel_size > 0, batch_size >= 0")
+    spec = METHOD_SPECS["lime"]
 
     def attribute(self, net, x, target, params) -> MethodOutput:
         maps = []

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 
+from ..method_catalogue import METHOD_SPECS
 from .base import InvalidParams, Method, MethodOutput
 from .batching import batch_scores, device_of, scores_batched
 
@@ -50,20 +51,7 @@ def occlusion_map(net, x, target: int, window: int, stride: int, baseline: float
 
 
 class Occlusion(Method):
-    key = "occlusion"
-    version = "1"
-    signed = True
-    defaults = {"window": 16, "stride": 8, "baseline": 0.0, "batch_size": 0}
-    docs = {
-        "window": "side of the square occluding patch, input pixels (all channels at once)",
-        "stride": "step between patch positions, input pixels",
-        "baseline": "value the patch is set to, normalised input space (0 = the dataset's mean colour)",
-        "batch_size": "occluded inputs per forward pass; 0 = device default (4 on CPU, 64 on CUDA)",
-    }
-
-    def params_check(self, params):
-        if params["window"] < 1 or params["stride"] < 1 or params["batch_size"] < 0:
-            raise InvalidParams("occlusion: need window >= 1, stride >= 1, batch_size >= 0")
+    spec = METHOD_SPECS["occlusion"]
 
     def attribute(self, net, x, target, params) -> MethodOutput:
         if params["window"] > min(x.shape[-2:]):

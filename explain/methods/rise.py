@@ -17,7 +17,8 @@ import math
 
 import torch
 
-from .base import InvalidParams, Method, MethodOutput
+from ..method_catalogue import METHOD_SPECS
+from .base import Method, MethodOutput
 from .batching import batch_scores, batch_size_for, device_of, spans
 
 
@@ -74,21 +75,7 @@ def rise_saliency(net, x, target: int, grids, shifts, batch_size: int | None = N
 
 
 class RISE(Method):
-    key = "rise"
-    version = "1"
-    signed = False
-    defaults = {"n_masks": 4000, "s": 7, "p1": 0.5, "seed": 0, "batch_size": 0}
-    docs = {
-        "n_masks": "number of random masks N (paper and eclique/RISE: 4000 for ResNet-50)",
-        "s": "grid cells per side before upsampling (paper: 7)",
-        "p1": "probability that a cell is kept (paper: 0.5)",
-        "seed": "seed of the mask generator",
-        "batch_size": "masked inputs per forward pass; 0 = device default (4 on CPU, 64 on CUDA)",
-    }
-
-    def params_check(self, params):
-        if params["n_masks"] < 1 or params["s"] < 1 or not 0 < params["p1"] <= 1 or params["batch_size"] < 0:
-            raise InvalidParams("rise: need n_masks >= 1, s >= 1, 0 < p1 <= 1, batch_size >= 0")
+    spec = METHOD_SPECS["rise"]
 
     def attribute(self, net, x, target, params) -> MethodOutput:
         size = tuple(x.shape[-2:])

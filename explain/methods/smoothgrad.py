@@ -13,26 +13,13 @@ from __future__ import annotations
 
 import torch
 
-from .base import InvalidParams, Method, MethodOutput, input_gradients
+from ..method_catalogue import METHOD_SPECS
+from .base import Method, MethodOutput, input_gradients
 from .batching import batch_size_for
 
 
 class SmoothGrad(Method):
-    key = "smoothgrad"
-    version = "1"
-    signed = False
-    defaults = {"n": 50, "noise": 0.15, "seed": 0}
-    docs = {
-        "n": "number of noisy copies (Smilkov 2017: 50)",
-        "noise": "noise sigma as a fraction of the image's value range x.max - x.min (Smilkov 2017: 0.15)",
-        "seed": "seed of the noise generator",
-    }
-
-    def params_check(self, params) -> None:
-        if not 1 <= params["n"] <= 100_000:
-            raise InvalidParams("smoothgrad: n must be between 1 and 100000")
-        if params["noise"] < 0:
-            raise InvalidParams("smoothgrad: noise must be >= 0")
+    spec = METHOD_SPECS["smoothgrad"]
 
     def attribute(self, net, x, target, params) -> MethodOutput:
         n, size = params["n"], batch_size_for(x.device, backward=True)

@@ -29,7 +29,8 @@ from skimage.morphology import disk
 from skimage.segmentation import felzenszwalb
 from skimage.transform import resize
 
-from .base import InvalidParams, Method, MethodOutput, target_scores
+from ..method_catalogue import METHOD_SPECS
+from .base import Method, MethodOutput, target_scores
 from .batching import batch_size_for, device_of, fast_layout, spans
 
 SCALES = (50, 100, 150, 250, 500, 1200)
@@ -148,22 +149,7 @@ def _best_as_pair(gains, alive, masks, covered, flat):
 
 
 class XRAI(Method):
-    key = "xrai"
-    version = "1"
-    signed = True
-    defaults = {"steps": 100, "sigma": 0.8, "min_size": 150, "dilation": 5, "min_pixel_diff": 50, "batch_size": 0}
-    docs = {
-        "steps": "IG points per baseline (black = min(x), white = max(x)), both path ends included (PAIR: 100)",
-        "sigma": "Felzenszwalb Gaussian pre-smoothing (PAIR: 0.8); scales are fixed at 50,100,150,250,500,1200",
-        "min_size": "Felzenszwalb minimum segment size, pixels at 224 x 224 (PAIR: 150)",
-        "dilation": "radius of the disk each segment is dilated by (PAIR: 5; 0 = none)",
-        "min_pixel_diff": "a region is dropped once it would add fewer new pixels than this (PAIR: 50)",
-        "batch_size": "path points per forward+backward pass; 0 = device default (4 on CPU, 64 on CUDA)",
-    }
-
-    def params_check(self, params):
-        if params["steps"] < 1 or params["min_pixel_diff"] < 1 or params["dilation"] < 0 or params["batch_size"] < 0:
-            raise InvalidParams("xrai: need steps >= 1, min_pixel_diff >= 1, dilation >= 0, batch_size >= 0")
+    spec = METHOD_SPECS["xrai"]
 
     def attribute(self, net, x, target, params) -> MethodOutput:
         maps = []

@@ -1,4 +1,4 @@
-"""The paint rasteriser as it was before it worked in bounded memory (analysis/rasterize.py at commit
+"""The paint rasteriser as it was before it worked in bounded memory (annotations/rasterize.py at commit
 084ed87), kept verbatim as the reference: every stored human map was made with it, so the current
 rasteriser must give the same bits on every payload it accepts."""
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The report figures' labels: only the parameters that differ from a method's defaults."""
 from analysis.figures import params_changed
-from analysis.reports import params_label
+from analysis.report_tables import params_label
 from explain.methods import METHODS
 
 

@@ -5,7 +5,7 @@ import pytest
 from analysis import services
 from analysis.models import HumanMap, MapRecipe
 from analysis.recipes import participant_map, recipe_default
-from analysis.storage import array_load
+from studyserver.storage import array_load
 from annotations.models import Participant, Trial
 from studyserver.errors import InvalidInput
 from tests.analysis.conftest import answer, bubble_payload, mouse_payload, new_participant

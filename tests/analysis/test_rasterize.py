@@ -3,8 +3,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from analysis import rasterize
-from analysis.rasterize import fixation_map, paint_mask, paint_work, points_density
+from annotations import rasterize
+from annotations.rasterize import fixation_map, paint_mask, paint_work, points_density
 from tests.analysis import rasterize_v1_ref
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from analysis.rasterize import points_density
+from annotations.rasterize import points_density
 from analysis.recipes import (
     RecipeInvalid,
     fixation_counts,

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from analysis.reliability import ParticipantStack, ceiling_and_floor, reliability_curve
+from analysis.split_half import ParticipantStack, ceiling_and_floor, reliability_curve
 from analysis.statistics import bootstrap_columns, bootstrap_summary, normalised_summary
 
 

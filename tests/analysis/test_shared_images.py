@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis import report_data, services
+from analysis import services
+from analysis import selectors as report_data
 from analysis.dashboard.selectors import study_gallery
 from analysis.models import Score
 from annotations import researcher_selectors

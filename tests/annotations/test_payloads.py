@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from analysis.rasterize import paint_work
+from annotations.rasterize import paint_work
 from annotations.payloads import (
     MAX_PAINT_WORK,
     MAX_POINTS,

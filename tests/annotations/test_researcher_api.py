@@ -478,11 +478,11 @@ def test_catalogues_of_corruptions_and_explanation_options(api):
 
 
 def test_explanation_options_say_which_models_this_server_cannot_run_and_why(api, monkeypatch, tmp_path):
-    from explain import zoo
+    from explain import model_catalogue
 
     missing = tmp_path / "absent-weights.pth"
-    monkeypatch.setitem(zoo.REGISTRY, "absent_net", zoo.RegistryEntry(
-        key="absent_net", description="a model whose weights are not here", build=zoo.REGISTRY["efficientnet_lite0"].build,
+    monkeypatch.setitem(model_catalogue.REGISTRY, "absent_net", model_catalogue.ModelSpec(
+        key="absent_net", description="a model whose weights are not here", source="efficientnet_lite0",
         weights_path=lambda: missing))
     models = {m["key"]: m for m in api.get(url("api-explain-options")).json()["models"]}
     assert models["efficientnet_lite0"]["unavailable"] == ""

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from analysis.storage import array_load
+from studyserver.storage import array_load
 from annotations.demo import demo_photo
 from explain import services, tasks
 from explain.methods.batching import batch_size_limited

@@ -7,7 +7,7 @@ from torch import nn
 from annotations.demo import demo_photo
 from explain.methods import InvalidParams, UnknownMethod, method_get
 from explain.pipeline import InvalidTarget, explain_image, image_to_input
-from explain.zoo import SplitNet, UnknownModel, model_load, registry_entry
+from explain.zoo import SplitNet, UnknownModel, model_load, model_spec_get
 
 
 def small_net(seed=0) -> SplitNet:
@@ -92,12 +92,12 @@ def test_bad_input_errors_list_the_valid_choices(lite0):
     with pytest.raises(InvalidTarget, match="outside the model's classes"):
         explain_image(lite0, image, "gradcam", target=1000)
     with pytest.raises(UnknownModel, match="valid models: efficientnet_lite0"):
-        registry_entry("resnet5O")
+        model_spec_get("resnet5O")
 
 
 @pytest.mark.parametrize("layer", ["features.net._blocks.15._depthwise_conv", "features.net._conv_head"])
 def test_a_layer_followed_by_an_in_place_activation_is_captured_before_it(layer):
-    """EfficientNet-Lite0's ReLU6 runs in place after each convolution (explain/fusion.py): Grad-CAM,
+    """EfficientNet-Lite0's ReLU6 runs in place after each convolution (explain/network_folding.py): Grad-CAM,
     Guided Grad-CAM and FEM at a convolution see its output, not the activation's, and do not fail."""
     from explain.methods import method_get
     from explain.zoo import model_load

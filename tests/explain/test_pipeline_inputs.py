@@ -6,9 +6,9 @@ import pytest
 from PIL import Image
 
 from annotations.demo import demo_photo
-from annotations.images import image_rendition
+from annotations.images import image_rendition, image_rgb
 from explain.methods import UnknownMethod
-from explain.pipeline import InvalidTarget, explain_image, image_rgb
+from explain.pipeline import InvalidTarget, explain_image
 from explain.zoo import UnknownModel, model_load
 
 

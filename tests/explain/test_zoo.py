@@ -8,7 +8,7 @@ import torch
 from annotations.demo import demo_photo
 from explain.pipeline import InvalidTarget, explain_image
 from explain.zoo import REGISTRY, ModelUnavailable, model_load, model_weights_hash, user_models_register
-from explain.zoo_extra import InvalidModelConfig
+from explain.model_catalogue import InvalidModelConfig
 from tests.explain.nets import small_net
 
 

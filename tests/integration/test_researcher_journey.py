@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from rest_framework.test import APIClient
 
-from analysis.storage import array_load
+from studyserver.storage import array_load
 from annotations.demo import demo_photo_bytes
 from explain.models import ExplanationJob
 from tests.annotations.zipfiles import csv_bytes, make_zip

@@ -31,7 +31,7 @@ def test_production_starts_when_configured():
 
 def test_pure_cores_import_no_django():
     code = (
-        "import sys; import analysis.metrics, analysis.rasterize, analysis.aggregate, analysis.overlays, "
+        "import sys; import analysis.metrics, annotations.rasterize, analysis.aggregate, analysis.overlays, "
         "explain.methods, explain.pipeline, explain.zoo, annotations.images, annotations.payloads; "
         "bad = [m for m in sys.modules if m == 'django' or m.startswith('django.')]; "
         "assert not bad, bad"

@@ -21,7 +21,7 @@ symmetric paddings made forward ~17% and forward+backward ~22% faster, the in-pl
 more; inlining the five asymmetric paddings then forward 6.3 -> 5.2 ms and forward+backward 17.8 ->
 16.5 ms (best of 6, three interleaved rounds; at batch 8 forward 7.3 -> 5.4 ms), logits unchanged to
 the last bit. Logits and input gradients within 1e-4 of the unfolded network
-(tests/explain/test_fusion.py). Only for networks in eval mode: a network being trained would need its BatchNorm.
+(tests/explain/test_network_folding.py). Only for networks in eval mode: a network being trained would need its BatchNorm.
 """
 from __future__ import annotations
 

@@ -12,11 +12,11 @@ from annotations.models import Stimulus, StimulusRole, Study
 from annotations.researcher_selectors import stimulus_jobs
 from explain.models import ExplanationJob
 
-from . import reports
-from .models import HumanCeiling, HumanMap, ReliabilityRun, Score
-from .normalisation import normalise_one
-from .reports import CeilingRecord, JobRecord, ScoreRecord, params_label
-from .scoring import LOWER_IS_BETTER
+from analysis import report_tables as reports
+from analysis.models import HumanCeiling, HumanMap, ReliabilityRun, Score
+from analysis.normalisation import normalise_one
+from analysis.report_tables import CeilingRecord, JobRecord, ScoreRecord, params_label
+from analysis.scoring import LOWER_IS_BETTER
 
 
 def _main(study: Study):
@@ -112,7 +112,7 @@ def _fingerprint(study: Study) -> str:
 
 
 def _kind_status(study: Study) -> list[KindStatus]:
-    from .services.maps import recipe_for
+    from analysis.services.maps import recipe_for
 
     runs = {r.task_kind: r for r in ReliabilityRun.objects.filter(study=study)}
     out = []

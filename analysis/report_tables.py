@@ -16,10 +16,10 @@ from typing import Iterable, NamedTuple
 
 import numpy as np
 
-from .csv_cells import csv_line
-from .normalisation import bounds_note
-from .scoring import ALL_METRICS, LOWER_IS_BETTER
-from .statistics import EMPTY, NormalisedSummary, Resampler, Summary, bootstrap_columns, normalised_columns
+from analysis.csv_cells import csv_line
+from analysis.normalisation import bounds_note
+from analysis.scoring import ALL_METRICS, LOWER_IS_BETTER
+from analysis.statistics import EMPTY, NormalisedSummary, Resampler, Summary, bootstrap_columns, normalised_columns
 
 FAITHFULNESS = ("insertion", "deletion")
 METRIC_LABELS = {

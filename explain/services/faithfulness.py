@@ -1,4 +1,4 @@
-"""Insertion and deletion AUC of a stored model map, computed on the worker (REFERENCE.md section 3).
+"""Insertion and deletion AUC of a stored model map, computed on the worker (RISE's game: docs/explain-perturbation.md).
 
 Queued on the `explain` queue when a map is stored (settings.EXPLAIN_FAITHFULNESS, on by default),
 and callable for any stored map. It scores the map's *comparison* map for the map's target class on
@@ -13,26 +13,26 @@ import time
 import torch
 from django.db import transaction
 
-from analysis.storage import array_load
+from studyserver.storage import array_load
 
-from .faithfulness import insertion_deletion
-from .models import ModelMap
-from .pipeline import image_to_input
-from .services import stimulus_rgb
-from .zoo import model_load
+from ..faithfulness import insertion_deletion
+from ..models import ModelMap
+from ..pipeline import image_to_input
+from ..selectors import job_image
+from ..zoo import model_load
 
 FAITHFULNESS_VERSION = "1"
 
 
 def model_map_faithfulness_compute(*, model_map_id: int, force: bool = False) -> ModelMap | None:
     """Compute and store insertion/deletion AUC for one ModelMap; None when the map is gone."""
-    model_map = ModelMap.objects.select_related("job", "job__stimulus").filter(pk=model_map_id).first()
+    model_map = ModelMap.objects.select_related("job").filter(pk=model_map_id).first()
     if model_map is None:
         return None
     if not force and model_map.insertion_auc is not None and model_map.deletion_auc is not None:
         return model_map
     model = model_load(model_map.job.model_key)
-    image = stimulus_rgb(model_map.job.stimulus)
+    image = job_image(model_map.job)
     saliency = array_load(model_map.comparison_file)  # refuses a map holding NaN
     started = time.perf_counter()
     with torch.no_grad():

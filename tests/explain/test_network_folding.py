@@ -1,22 +1,22 @@
 """Folding BatchNorm into the convolutions and inlining the 'SAME' paddings leaves EfficientNet-Lite0's
-function unchanged (explain/fusion.py)."""
+function unchanged (explain/network_folding.py)."""
 import copy
 
 import pytest
 import torch
 from torch import nn
 
-from explain.fusion import conv_bn_fold, efficientnet_simplified, same_padding_inline
+from explain.network_folding import conv_bn_fold, efficientnet_simplified, same_padding_inline
 from explain.methods.batching import fast_layout
 
 
 def _lite0_unfolded():
     from efficientnet_lite_pytorch import EfficientNet
 
-    from explain.zoo import _efficientnet_lite0_weights
+    from explain.model_catalogue import efficientnet_lite0_weights
 
     net = EfficientNet.from_name("efficientnet-lite0")
-    net.load_state_dict(torch.load(_efficientnet_lite0_weights(), map_location="cpu", weights_only=True))
+    net.load_state_dict(torch.load(efficientnet_lite0_weights(), map_location="cpu", weights_only=True))
     return net.eval()
 
 
@@ -113,7 +113,7 @@ def test_same_padding_inline_leaves_a_dilated_asymmetric_padding():
 
 
 def test_relu6_overwrites_its_input_only_when_autograd_does_not_record_it():
-    from explain.fusion import ReLU6InPlace
+    from explain.network_folding import ReLU6InPlace
 
     act = ReLU6InPlace()
     x = torch.linspace(-3, 9, 25).view(1, 1, 5, 5)
