@@ -30,7 +30,7 @@ from annotations.models import Participant, Response, StimulusRole, Study
 
 from .csv_cells import csv_line
 from .models import HumanCeiling, HumanMap
-from .services.maps import human_map_fixations, human_map_mean
+from .selectors import human_map_fixations, human_map_mean
 from .statistics import bootstrap_columns
 
 FORMATS = ("npy", "png", "npz")

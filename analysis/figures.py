@@ -21,6 +21,7 @@ from analysis.report_tables import (
     SummaryRow,
     params_label,
 )
+
 from .statistics import Summary
 
 FORMATS = {"png": "image/png", "svg": "image/svg+xml"}

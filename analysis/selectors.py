@@ -1,22 +1,54 @@
-"""Reads for the researcher's report: score, faithfulness, ceiling and curve records of a study's
-main stimuli, and the assembled report (cached per process until its data changes)."""
+"""Reads of the analysis: score, faithfulness, ceiling and curve records of a study's main stimuli,
+the assembled report (cached per process until its data changes), and scores grouped for the API."""
 from __future__ import annotations
 
 import hashlib
+import math
+from collections import defaultdict
 from dataclasses import dataclass, field
+from statistics import mean, stdev
 
+import numpy as np
 from django.core.cache import cache
 from django.db.models import Count, Max, Min, Sum
 
-from annotations.models import Stimulus, StimulusRole, Study
-from annotations.researcher_selectors import stimulus_jobs
+from annotations.models import Response, Stimulus, StimulusRole, Study
 from explain.models import ExplanationJob
+from explain.selectors import stimulus_jobs
+from studyserver.storage import array_load
 
-from analysis import report_tables as reports
-from analysis.models import HumanCeiling, HumanMap, ReliabilityRun, Score
-from analysis.normalisation import normalise_one
-from analysis.report_tables import CeilingRecord, JobRecord, ScoreRecord, params_label
-from analysis.scoring import LOWER_IS_BETTER
+from . import report_tables
+from .aggregate import mean_map
+from .models import HumanCeiling, HumanMap, MapRecipe, ReliabilityRun, Score
+from .normalisation import normalise_one
+from .recipes import ParticipantMap, participant_map, recipe_default
+from .report_tables import CeilingRecord, JobRecord, ScoreRecord, params_label
+from .scoring import LOWER_IS_BETTER
+
+
+def recipe_for(study: Study, task_kind: str) -> dict:
+    """The study's recipe for the kind: its MapRecipe if set, else the platform default."""
+    chosen = MapRecipe.objects.filter(study=study, task_kind=task_kind).values_list("recipe", flat=True).first()
+    return chosen if chosen is not None else recipe_default(task_kind)
+
+
+def response_map(response: Response, stimulus: Stimulus, recipe: dict) -> ParticipantMap:
+    """The participant's map of the stimulus, as the recipe says."""
+    return participant_map(response.payload, recipe, height=stimulus.height, width=stimulus.width)
+
+
+def human_map_mean(human_map: HumanMap) -> np.ndarray | None:
+    """H x W float64 per-pixel mean over the included participants, or None when there is none."""
+    if not human_map.n_participants or not human_map.sum_file:
+        return None
+    return mean_map(array_load(human_map.sum_file), human_map.n_participants)
+
+
+def human_map_fixations(human_map: HumanMap) -> np.ndarray | None:
+    """H x W bool binary fixation map (any participant's point in the pixel), or None (paint, n = 0)."""
+    if not human_map.n_participants or not human_map.fixations_file:
+        return None
+    return array_load(human_map.fixations_file) > 0
 
 
 def _main(study: Study):
@@ -79,9 +111,9 @@ class KindStatus:
 @dataclass
 class StudyReport:
     study: Study
-    rows: list[reports.SummaryRow]
-    reliability: list[reports.ReliabilityRow]
-    curves: dict[tuple[str, str], list[reports.CurvePoint]]
+    rows: list[report_tables.SummaryRow]
+    reliability: list[report_tables.ReliabilityRow]
+    curves: dict[tuple[str, str], list[report_tables.CurvePoint]]
     kinds: list[KindStatus] = field(default_factory=list)
     refused: int = 0  # score rows of refused model maps
     n_stimuli: int = 0
@@ -112,7 +144,6 @@ def _fingerprint(study: Study) -> str:
 
 
 def _kind_status(study: Study) -> list[KindStatus]:
-    from analysis.services.maps import recipe_for
 
     runs = {r.task_kind: r for r in ReliabilityRun.objects.filter(study=study)}
     out = []
@@ -134,9 +165,9 @@ def study_report(study: Study, *, seed: int = 0) -> StudyReport:
     ceilings = ceiling_records(study)
     report = StudyReport(
         study=study,
-        rows=reports.summary_rows(score_records(study), job_records(study), ceilings, seed=seed),
-        reliability=reports.reliability_rows(ceilings, seed=seed),
-        curves=reports.mean_curves(curve_records(study), seed=seed),
+        rows=report_tables.summary_rows(score_records(study), job_records(study), ceilings, seed=seed),
+        reliability=report_tables.reliability_rows(ceilings, seed=seed),
+        curves=report_tables.mean_curves(curve_records(study), seed=seed),
         kinds=_kind_status(study),
         refused=Score.objects.filter(stimulus__in=_main(study)).exclude(note="").count(),
         n_stimuli=_main(study).count(),
@@ -162,7 +193,7 @@ def per_stimulus_scores_csv(study: Study) -> str:
                       metric, _f(value), n, _f(ceiling), _f(floor), normalised, why, note])
     header = ["stimulus_id", "stimulus", "condition", "class_index", "task_kind", "job_id", "model", "method", "params",
               "metric", "value", "n_participants", "ceiling", "floor", "normalised", "normalised_note", "note"]
-    return reports.csv_text(header, lines)
+    return report_tables.csv_text(header, lines)
 
 
 def per_stimulus_reliability_csv(study: Study) -> str:
@@ -172,8 +203,59 @@ def per_stimulus_reliability_csv(study: Study) -> str:
     )
     header = ["stimulus_id", "stimulus", "condition", "task_kind", "metric", "n_participants", "ceiling", "ceiling_std",
               "floor", "floor_std", "repetitions", "seed"]
-    return reports.csv_text(header, ([*r[:6], _f(r[6]), _f(r[7]), _f(r[8]), _f(r[9]), r[10], r[11]] for r in rows))
+    return report_tables.csv_text(header, ([*r[:6], _f(r[6]), _f(r[7]), _f(r[8]), _f(r[9]), r[10], r[11]] for r in rows))
 
 
 def _f(value) -> float:
     return float("nan") if value is None else float(value)
+
+
+# --- scores by group -------------------------------------------------------------------------------------
+
+
+def _summary(values: list[float]) -> dict:
+    return {
+        "n": len(values),
+        "mean": mean(values) if values else None,
+        "sd": stdev(values) if len(values) > 1 else None,
+    }
+
+
+def study_scores(*, study: Study) -> list[dict]:
+    """Scores of this study's main stimuli grouped by (model, method, params, task kind, metric):
+    summary over stimuli (undefined values, stored as null, are counted apart), a breakdown by
+    condition, and every stimulus's value with its ceiling, floor and normalised score (null, with
+    the reason in `normalised_note`, where undefined: `analysis.normalisation`)."""
+    scores = (
+        Score.objects.filter(stimulus__study=study, stimulus__role=StimulusRole.MAIN)
+        .select_related("job", "stimulus")
+        .order_by("job__model_key", "job__method_key", "job__params_hash", "task_kind", "metric", "stimulus_id")
+    )
+    bounds = {(c["stimulus_id"], c["task_kind"], c["metric"]): (c["ceiling"], c["floor"]) for c in HumanCeiling.objects.filter(
+        stimulus__study=study, stimulus__role=StimulusRole.MAIN).values("stimulus_id", "task_kind", "metric", "ceiling", "floor")}
+    groups: dict[tuple, dict] = {}
+    for score in scores:
+        job = score.job
+        ceiling, floor = bounds.get((score.stimulus_id, score.task_kind, score.metric), (None, None))
+        normalised, note = normalise_one(score.value, ceiling, floor, lower_is_better=score.metric in LOWER_IS_BETTER)
+        key = (job.model_key, job.method_key, job.params_hash, score.task_kind, score.metric)
+        group = groups.setdefault(key, {
+            "model": job.model_key, "method": job.method_key, "params": job.params, "task_kind": score.task_kind,
+            "metric": score.metric, "values": [],
+        })
+        group["values"].append({
+            "stimulus_id": score.stimulus_id, "stimulus_name": score.stimulus.name, "condition": score.stimulus.condition,
+            "value": score.value, "n_participants": score.n_participants, "ceiling": ceiling, "floor": floor,
+            "normalised": normalised if math.isfinite(normalised) else None, "normalised_note": note,
+        })
+    result = []
+    for group in groups.values():
+        defined = [v["value"] for v in group["values"] if v["value"] is not None]
+        by_condition = defaultdict(list)
+        for v in group["values"]:
+            if v["value"] is not None:
+                by_condition[v["condition"]].append(v["value"])
+        group["summary"] = {**_summary(defined), "undefined": len(group["values"]) - len(defined)}
+        group["by_condition"] = [{"condition": c, **_summary(vals)} for c, vals in sorted(by_condition.items())]
+        result.append(group)
+    return result

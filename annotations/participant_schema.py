@@ -8,8 +8,9 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
+from studyserver.api_errors import ErrorOutput
+
 from .models import TaskKind
-from .researcher_apis import ErrorOutput
 
 
 def error(text: str) -> OpenApiResponse:

@@ -4,9 +4,11 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
+from django.db.models import QuerySet
+
 from studyserver.errors import Conflict, NotFound
 
-from .models import Participant, Stimulus, StimulusRole, Study, Trial
+from .models import Participant, Response, Stimulus, StimulusRole, Study, Trial
 from .practice import PRACTICE_HEIGHT, PRACTICE_LABEL, PRACTICE_WIDTH, practice_region
 from .task_params import task_params_resolve, trial_geometry
 
@@ -22,6 +24,25 @@ def study_public_get(*, slug: str) -> Study:
     if study is None:
         raise NotFound(f"no study {slug!r}")
     return study
+
+
+def responses_included(*, study: Study | None = None, studies=None, stimulus: Stimulus | None = None,
+                       task_kind: str | None = None) -> QuerySet[Response]:
+    """The responses that count in maps, scores, progress and exports: answered (trial done), to a
+    main stimulus, by a participant not excluded; narrowed to a study (or several), a stimulus and a
+    task kind when given. The one definition of "included"."""
+    responses = Response.objects.filter(trial__status=Trial.Status.DONE, trial__stimulus__role=StimulusRole.MAIN).exclude(
+        trial__participant__status=Participant.Status.EXCLUDED
+    )
+    if study is not None:
+        responses = responses.filter(trial__stimulus__study=study)
+    if studies is not None:
+        responses = responses.filter(trial__stimulus__study__in=studies)
+    if stimulus is not None:
+        responses = responses.filter(trial__stimulus=stimulus)
+    if task_kind is not None:
+        responses = responses.filter(trial__task_kind=task_kind)
+    return responses
 
 
 ALREADY_IN_PROGRESS = ("This study is already in progress for this id in another browser. Please continue it "

@@ -93,7 +93,7 @@ def _study(stimuli: int, n: int, k: int):
     from django.contrib.auth import get_user_model
     from PIL import Image
 
-    from annotations.services import studies
+    from studyserver.researcher.services import studies
 
     owner = get_user_model().objects.create_user(username=f"bench-{uuid.uuid4().hex[:6]}", password="x")
     study = studies.study_create(owner=owner, slug=f"bench-{uuid.uuid4().hex[:8]}", title="Bench",

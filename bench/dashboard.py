@@ -35,7 +35,7 @@ def _study(owner, stimuli: int, n: int):
     from PIL import Image
 
     from annotations.models import Participant, Response, Trial
-    from annotations.services import studies
+    from studyserver.researcher.services import studies
 
     study = studies.study_create(owner=owner, title=f"Bench {stimuli}", participants_per_stimulus=n, stimuli_per_participant=5)
     rng = np.random.default_rng(stimuli)

@@ -40,8 +40,9 @@ SETUP = r"""
 import json
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
-from annotations.demo import demo_photo_bytes
-from annotations.services import participation, studies
+from studyserver.researcher.demo import demo_photo_bytes
+from annotations.services import participation
+from studyserver.researcher.services import studies
 user = get_user_model().objects.create_user(username="fuzz-researcher", password="fuzz-pw-123")
 draft = studies.study_create(owner=user, slug="fuzz-draft", title="Fuzz draft", participants_per_stimulus=5)
 live = studies.study_create(owner=user, slug="fuzz-live", title="Fuzz live", participants_per_stimulus=50,

@@ -156,7 +156,7 @@ def study_setup(*, users: int, trials: int, per_stimulus: int) -> tuple[str, int
     """A live paint study where `users` participants can each answer `trials` stimuli."""
     from django.contrib.auth import get_user_model
 
-    from annotations.services import studies
+    from studyserver.researcher.services import studies
 
     n_stimuli = math.ceil(users * trials / per_stimulus) + 2
     owner = get_user_model().objects.create_user(username=f"load-{uuid.uuid4().hex[:6]}", password="load-bench-pw")

@@ -13,8 +13,8 @@ import json
 from annotations.models import Stimulus
 from studyserver.errors import InvalidInput
 
-from .method_catalogue import InvalidParams, UnknownMethod, method_spec_get
-from .model_catalogue import DEFAULT_MODEL, ModelUnavailable, UnknownModel, model_weights_hash
+from .method_catalogue import InvalidParams, UnknownMethod, method_options, method_spec_get
+from .model_catalogue import DEFAULT_MODEL, ModelUnavailable, UnknownModel, model_options, model_weights_hash
 
 CONFIG_FIELDS = {"model", "method", "params"}
 DEFAULT_EXPLAIN_CONFIG = [{"model": DEFAULT_MODEL, "method": "gradcam", "params": {}}]
@@ -63,3 +63,10 @@ def explain_config_clean(config) -> list[dict]:
     except InvalidInput as exc:
         raise InvalidInput(exc.message, fields={"explain_config": [exc.message]}) from None
     return config
+
+
+def explain_options() -> dict:
+    """What a study may choose, as the options API and the design form's picker show it: every
+    registered model (with why this server cannot run it, where it cannot) and every method (label,
+    version, paper, parameters with defaults and docs), in the catalogues' order."""
+    return {"models": model_options(), "methods": method_options()}

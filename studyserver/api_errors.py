@@ -5,11 +5,19 @@ views stay parse -> service -> serialize.
 """
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .errors import DomainError
+
+
+class ErrorOutput(serializers.Serializer):
+    """The shape of every API error, for the OpenAPI schema."""
+
+    error = serializers.CharField(help_text="machine-readable code: invalid, not_found, forbidden, conflict, frozen, ...")
+    detail = serializers.CharField(help_text="what is wrong, for a human")
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), help_text="field -> problems")
 
 
 def exception_handler(exc, context):

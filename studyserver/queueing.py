@@ -12,15 +12,34 @@ from django.db import transaction
 log = logging.getLogger(__name__)
 
 
-def _publish(task, args, kwargs) -> None:
+class TaskName(str):
+    """A Celery task's registered name. Tasks are queued by name, so a module that queues work above
+    its layer (a stored response -> fold its map; a stored model map -> score it) never imports the
+    module that does it. The name's routing (queue) comes from CELERY_TASK_ROUTES."""
+
+    @property
+    def name(self) -> str:
+        return str(self)
+
+
+def _name(task) -> TaskName:
+    return TaskName(task if isinstance(task, str) else task.name)
+
+
+def _publish(task: TaskName, args, kwargs) -> None:
+    from celery import current_app
+
     try:
-        task.apply_async(args=args, kwargs=kwargs, retry=True, retry_policy={"max_retries": 2, "interval_start": 0.1})
+        current_app.send_task(task, args=args, kwargs=kwargs, retry=True,
+                              retry_policy={"max_retries": 2, "interval_start": 0.1})
     except Exception:  # noqa: BLE001 - the sweep recovers; the request must not fail after commit
-        log.exception("could not queue %s%r; the periodic sweep will pick it up", task.name, args)
+        log.exception("could not queue %s%r; the periodic sweep will pick it up", task, args)
 
 
-def enqueue_on_commit(task, *args, **kwargs) -> None:
-    transaction.on_commit(functools.partial(_publish, task, args, kwargs))
+def enqueue_on_commit(task: str, *args, **kwargs) -> None:
+    """Queue the task named `task` (a name, or a task object) with these arguments once the current
+    transaction commits."""
+    transaction.on_commit(functools.partial(_publish, _name(task), args, kwargs))
 
 
 # --- coalescing: bursts of "recompute this" collapse into one queued message ---------------------
@@ -58,22 +77,22 @@ def _coalesce_key(prefix: str, task_name: str, args) -> str:
     return f"{prefix}coalesce:{task_name}:{':'.join(str(a) for a in args)}"
 
 
-def _publish_coalesced(task, args) -> None:
+def _publish_coalesced(task: TaskName, args) -> None:
     client, prefix = _coalesce_client()
     if client is not None:
-        key = _coalesce_key(prefix, task.name, args)
+        key = _coalesce_key(prefix, task, args)
         try:
             if not client.set(key, "1", nx=True, ex=COALESCE_TTL_S):
                 return  # a message for the same work is queued and has not started yet
         except Exception:  # noqa: BLE001 - Redis down: the publish below fails too, and is logged
-            log.warning("coalescing unavailable for %s%r", task.name, args)
+            log.warning("coalescing unavailable for %s%r", task, args)
     _publish(task, args, {})
 
 
-def enqueue_coalesced_on_commit(task, *args) -> None:
-    """Queue `task(*args)` on commit unless the same call is already queued and not started.
-    The task must call `coalesced_release(<its name>, *args)` first thing."""
-    transaction.on_commit(functools.partial(_publish_coalesced, task, args))
+def enqueue_coalesced_on_commit(task: str, *args) -> None:
+    """Queue the task named `task` with `args` on commit unless the same call is already queued and
+    not started. The task must call `coalesced_release(<its name>, *args)` first thing."""
+    transaction.on_commit(functools.partial(_publish_coalesced, _name(task), args))
 
 
 def coalesced_release(task_name: str, *args) -> None:

@@ -30,10 +30,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file, so the CSP needs no inline script.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
-    path("api/v1/", include("annotations.api_urls")),
-    path("api/v1/", include("analysis.api_urls")),
+    path("api/v1/", include("studyserver.researcher.api.urls")),
     path("", include("annotations.urls")),
-    path("", include("analysis.urls")),
+    path("", include("studyserver.researcher.dashboard.urls")),
 ]
 
 # JSON error answers under /api/ (studyserver/error_pages.py), HTML elsewhere.

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from annotations.demo import demo_photo_bytes
-from annotations.services import studies
+from studyserver.researcher.demo import demo_photo_bytes
+from studyserver.researcher.services import studies
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"

@@ -18,40 +18,27 @@ import numpy as np
 from django.db import transaction
 
 from annotations.models import Participant, Response, Stimulus, StimulusRole, Study, Trial
+from annotations.selectors import responses_included
 from studyserver.errors import InvalidInput
 from studyserver.queueing import enqueue_coalesced_on_commit, enqueue_on_commit
-
-from ..aggregate import mean_map, running_sum_add
-from ..models import HumanMap, HumanMapContribution, MapRecipe
-from ..recipes import ParticipantMap, RecipeInvalid, participant_map, recipe_clean, recipe_default
 from studyserver.storage import array_load, array_save
 
+from ..aggregate import running_sum_add
+from ..models import HumanMap, HumanMapContribution, MapRecipe
+from ..recipes import ParticipantMap, RecipeInvalid, recipe_clean
+from ..selectors import human_map_fixations, human_map_mean, recipe_for, response_map  # noqa: F401 (re-exported)
+from .reliability import reliability_request
+
 log = logging.getLogger(__name__)
-
-
-def recipe_for(study: Study, task_kind: str) -> dict:
-    """The study's recipe for the kind: its MapRecipe if set, else the platform default."""
-    chosen = MapRecipe.objects.filter(study=study, task_kind=task_kind).values_list("recipe", flat=True).first()
-    return chosen if chosen is not None else recipe_default(task_kind)
+# The app's tasks, queued by name (tasks.py imports these services).
+SCORES_TASK = "analysis.tasks.scores_refresh"
+MAP_UPDATE_TASK = "analysis.tasks.human_map_update"
+MAP_REBUILD_TASK = "analysis.tasks.human_map_rebuild"
 
 
 def included_responses(stimulus: Stimulus, task_kind: str):
-    """Answered responses of non-excluded participants to this main stimulus and kind, in id order."""
-    return (
-        Response.objects.filter(
-            trial__stimulus=stimulus,
-            trial__task_kind=task_kind,
-            trial__status=Trial.Status.DONE,
-            trial__stimulus__role=StimulusRole.MAIN,
-        )
-        .exclude(trial__participant__status=Participant.Status.EXCLUDED)
-        .order_by("id")
-    )
-
-
-def response_map(response: Response, stimulus: Stimulus, recipe: dict) -> ParticipantMap:
-    """The participant's map of the stimulus, as the recipe says."""
-    return participant_map(response.payload, recipe, height=stimulus.height, width=stimulus.width)
+    """The included responses (`annotations.selectors.responses_included`) to this stimulus and kind, in id order."""
+    return responses_included(stimulus=stimulus, task_kind=task_kind).order_by("id")
 
 
 def fold_order(human_map: HumanMap, stimulus: Stimulus) -> list[Response]:
@@ -90,10 +77,7 @@ def _sigma_range(human_map: HumanMap, contributions: list[HumanMapContribution],
 
 
 def _after_change(human_map: HumanMap, stimulus: Stimulus) -> None:
-    from .. import tasks  # tasks import this module
-    from .reliability import reliability_request
-
-    enqueue_coalesced_on_commit(tasks.scores_refresh, stimulus.pk)
+    enqueue_coalesced_on_commit(SCORES_TASK, stimulus.pk)
     reliability_request(study_id=stimulus.study_id, task_kind=human_map.task_kind)
 
 
@@ -197,20 +181,6 @@ def human_map_matches_raw(human_map: HumanMap) -> bool:
     return stored.dtype == total.dtype and np.array_equal(stored, total)
 
 
-def human_map_mean(human_map: HumanMap) -> np.ndarray | None:
-    """H x W float64 per-pixel mean over the included participants, or None when there is none."""
-    if not human_map.n_participants or not human_map.sum_file:
-        return None
-    return mean_map(array_load(human_map.sum_file), human_map.n_participants)
-
-
-def human_map_fixations(human_map: HumanMap) -> np.ndarray | None:
-    """H x W bool binary fixation map (any participant's point in the pixel), or None (paint, n = 0)."""
-    if not human_map.n_participants or not human_map.fixations_file:
-        return None
-    return array_load(human_map.fixations_file) > 0
-
-
 @transaction.atomic
 def human_map_recipe_set(*, study: Study, task_kind: str, recipe: dict) -> MapRecipe:
     """Choose the recipe of a study's task kind; every map of that kind is rebuilt with it."""
@@ -226,11 +196,10 @@ def human_map_recipe_set(*, study: Study, task_kind: str, recipe: dict) -> MapRe
 
 
 def _rebuild_queue(stimulus_ids, task_kind: str) -> int:
-    from .. import tasks
 
     count = 0
     for stimulus_id in stimulus_ids:
-        enqueue_on_commit(tasks.human_map_rebuild, stimulus_id, task_kind)
+        enqueue_on_commit(MAP_REBUILD_TASK, stimulus_id, task_kind)
         count += 1
     return count
 
@@ -247,9 +216,7 @@ def participant_maps_rebuild(*, participant_id: int) -> int:
 def maps_pending(*, study: Study | None = None) -> list[tuple[int, str]]:
     """(stimulus id, task kind) pairs whose map is missing an included response, holds an excluded
     participant, or was made with another recipe than the study's: what the sweep queues."""
-    responses = Response.objects.filter(
-        trial__status=Trial.Status.DONE, trial__stimulus__role=StimulusRole.MAIN, contributions__isnull=True
-    ).exclude(trial__participant__status=Participant.Status.EXCLUDED)
+    responses = responses_included().filter(contributions__isnull=True)
     maps = HumanMap.objects.select_related("stimulus__study")
     if study is not None:
         responses = responses.filter(trial__stimulus__study=study)
@@ -272,9 +239,8 @@ def maps_pending(*, study: Study | None = None) -> list[tuple[int, str]]:
 
 def maps_pending_queue(*, study: Study | None = None) -> int:
     """Queue `human_map_update` (which folds or rebuilds as needed) for every pending map."""
-    from .. import tasks
 
     pending = maps_pending(study=study)
     for stimulus_id, task_kind in pending:
-        enqueue_on_commit(tasks.human_map_update, stimulus_id, task_kind)
+        enqueue_on_commit(MAP_UPDATE_TASK, stimulus_id, task_kind)
     return len(pending)

@@ -24,15 +24,16 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from analysis.split_half import ParticipantStack, ceiling_and_floor, reliability_curve
 from annotations.models import Stimulus, StimulusRole, Study
 from studyserver.queueing import enqueue_coalesced_on_commit
 
 from ..models import HumanCeiling, HumanMap, ReliabilityRun
-from analysis.split_half import ParticipantStack, ceiling_and_floor, reliability_curve
 from ..scoring import ALL_METRICS, MAP_METRICS
-from .maps import response_map
+from ..selectors import response_map
 
 log = logging.getLogger(__name__)
+RELIABILITY_TASK = "analysis.tasks.reliability_refresh"  # queued by name (tasks.py imports these services)
 
 DEFAULT_PARAMS = {"repetitions": 20, "curve_repetitions": 10, "partners": 3, "seed": 0, "curve_metrics": ["pcc", "sim"]}
 KIND_CODES = {"paint": 1, "bubble": 2, "mouse": 3}
@@ -42,11 +43,10 @@ RUN_STALE_AFTER = timedelta(hours=2)
 
 def reliability_request(*, study_id: int, task_kind: str) -> None:
     """Ask for the study's reliability to be brought up to date (collapses with other requests)."""
-    from .. import tasks
 
     run, _ = ReliabilityRun.objects.get_or_create(study_id=study_id, task_kind=task_kind, defaults={"params": DEFAULT_PARAMS})
     ReliabilityRun.objects.filter(pk=run.pk).update(requested=F("requested") + 1)
-    enqueue_coalesced_on_commit(tasks.reliability_refresh, study_id, task_kind)
+    enqueue_coalesced_on_commit(RELIABILITY_TASK, study_id, task_kind)
 
 
 @transaction.atomic
@@ -175,7 +175,6 @@ def reliability_compute(*, study: Study, task_kind: str, params: dict) -> int:
 def reliability_refresh(*, study_id: int, task_kind: str, force: bool = False) -> ReliabilityRun | None:
     """Run the study's reliability computation if it is wanted and nobody else is running it.
     Returns the finished run, or None when there was nothing to do (or another run holds it)."""
-    from .. import tasks
 
     claimed = _claim(study_id, task_kind, force)
     if claimed is None:
@@ -194,7 +193,7 @@ def reliability_refresh(*, study_id: int, task_kind: str, force: bool = False) -
         run.seconds, run.computed_at = time.perf_counter() - started, timezone.now()
         run.save(update_fields=["computed", "status", "seconds", "computed_at"])
         if run.requested > run.computed:
-            enqueue_coalesced_on_commit(tasks.reliability_refresh, study_id, task_kind)
+            enqueue_coalesced_on_commit(RELIABILITY_TASK, study_id, task_kind)
     log.info("reliability of study %s (%s): %d stimuli computed in %.1f s", study_id, task_kind, computed, run.seconds)
     return run
 

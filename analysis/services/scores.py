@@ -8,12 +8,12 @@ import numpy as np
 from django.db import transaction
 
 from annotations.models import Stimulus
-from annotations.researcher_selectors import stimulus_jobs
+from explain.selectors import stimulus_jobs
+from studyserver.storage import array_load
 
 from ..models import Score
 from ..scoring import HumanReference, metric_suite
-from studyserver.storage import array_load
-from .maps import human_map_fixations, human_map_mean
+from ..selectors import human_map_fixations, human_map_mean
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,6 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
-from analysis.tasks import human_map_rebuild
 from studyserver.audit.models import AuditAction
 from studyserver.audit.services import audit_record
 from studyserver.queueing import enqueue_on_commit
@@ -24,6 +23,10 @@ from ..models import Participant, StimulusRole, Trial
 from ..regions import mask_iou, points_inside_fraction, region_mask
 from ..selectors import catch_planned
 from ..task_params import task_params_resolve
+
+# Sent by name: the maps are folded above this layer (analysis).
+MAP_REBUILD_TASK = "analysis.tasks.human_map_rebuild"
+
 
 
 def catch_score(*, task_kind: str, region: dict, cleaned: dict, height: int, width: int,
@@ -93,5 +96,5 @@ def participant_exclude(*, participant: Participant, reason: str, actor=None) ->
         .order_by("stimulus_id")
     )
     for stimulus_id, task_kind in answered:
-        enqueue_on_commit(human_map_rebuild, stimulus_id, task_kind)
+        enqueue_on_commit(MAP_REBUILD_TASK, stimulus_id, task_kind)
     return participant

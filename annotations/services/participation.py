@@ -12,7 +12,6 @@ from django.db.models import Count
 from django.utils import timezone
 
 from annotations.rasterize import paint_mask
-from analysis.tasks import human_map_update
 from studyserver.errors import Conflict, Gone, InvalidInput, NotFound, PayloadTooLarge
 from studyserver.queueing import enqueue_coalesced_on_commit
 
@@ -24,6 +23,9 @@ from ..selectors import catch_planned
 from ..task_params import CARD_WIDTH_CM, px_per_degree, task_params_resolve
 from .assignment import TRIAL_LEASE, free_slots, trial_next_assign
 from .attention import catch_score, catch_threshold, participant_attention_check, participant_exclude
+
+# Sent by name: the maps are folded above this layer (analysis).
+MAP_UPDATE_TASK = "analysis.tasks.human_map_update"
 
 __all__ = [
     "TRIAL_LEASE", "participant_start", "participant_calibrate", "practice_submit", "trial_next_assign",
@@ -252,7 +254,7 @@ def response_submit(
         fields += ["catch_score", "catch_passed"]
     trial.save(update_fields=fields)
     if stimulus.role == StimulusRole.MAIN:
-        enqueue_coalesced_on_commit(human_map_update, trial.stimulus_id, trial.task_kind)
+        enqueue_coalesced_on_commit(MAP_UPDATE_TASK, trial.stimulus_id, trial.task_kind)
     excluded = stimulus.role == StimulusRole.CATCH and participant_attention_check(participant, final=False)
     if not excluded:
         _participant_complete_if_done(participant)

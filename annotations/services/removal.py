@@ -1,15 +1,12 @@
-"""Deleting rows with everything that cascades from them and the files they name, and keeping the
-explanation jobs other stimuli share.
+"""Deleting rows with everything that cascades from them and the files they name.
 
-Used by `stimulus_remove` and `study_delete` (drafts only). Invariants:
+Used by `stimulus_remove` and the researcher's `study_delete` (drafts only). Invariants:
 * A stored file is deleted only after the deletion commits, and only if no remaining row names it
   in the same field (a clone's stimuli name the same immutable upload and rendition files).
 * Every file field of every cascaded row counts (stimulus uploads and renditions, human maps, model
   maps), found through Django's deletion collector, so a file field added later is covered too.
-* An explanation job is keyed by image content and used by every stimulus of that image in any
-  study; its `stimulus` is only the one whose rendition the worker reads. Before stimuli are deleted,
-  each job pointing at one of them moves to another stimulus of the same image that stays, so
-  another study's jobs, maps and scores survive. A job no remaining stimulus can use goes with them.
+* Explanation jobs are keyed by image content, not by stimulus, so nothing here touches them; the
+  researcher's services prune the jobs of images no stimulus holds any more.
 """
 from __future__ import annotations
 
@@ -18,31 +15,12 @@ from collections import defaultdict
 from typing import Iterable
 
 from django.db import models, router, transaction
-from django.db.models import F
 from django.db.models.deletion import Collector
-
-from ..models import Stimulus
 
 log = logging.getLogger(__name__)
 
 # (model, file field name) -> stored names
 NamedFiles = dict[tuple[type[models.Model], str], set[str]]
-
-
-def explanation_jobs_rehome(*, stimulus_ids: Iterable[int]) -> int:
-    """Move the explanation jobs of these (about to be deleted) stimuli to another stimulus of the
-    same image outside them, a launched study's first, then the oldest. Returns how many moved;
-    jobs of an image no other stimulus has are left in place (they are deleted with the stimuli)."""
-    doomed = set(stimulus_ids)
-    moved = 0
-    for stimulus in Stimulus.objects.filter(pk__in=doomed, explanation_jobs__isnull=False).distinct():
-        heir = (
-            Stimulus.objects.filter(sha256=stimulus.sha256).exclude(pk__in=doomed)
-            .order_by(F("study__launched_at").asc(nulls_last=True), "pk").first()
-        )
-        if heir is not None:
-            moved += stimulus.explanation_jobs.update(stimulus=heir)
-    return moved
 
 
 def _file_fields(model: type[models.Model]) -> list[models.FileField]:

@@ -30,7 +30,7 @@ from ..images import ImageInfo, ImageRejected, image_inspect, image_rendition
 from ..models import Stimulus, StimulusRole, Study
 from ..regions import RegionInvalid, region_clean
 from ..uploads import ArchiveLimits, LabelRow, UploadRejected, zip_upload_read
-from .removal import explanation_jobs_rehome, rows_delete
+from .removal import rows_delete
 
 _written: ContextVar[list | None] = ContextVar("stimulus_files_written", default=None)
 
@@ -374,10 +374,8 @@ def stimulus_variants_create(
 @transaction.atomic
 def stimulus_remove(*, study: Study, stimulus: Stimulus) -> list[int]:
     """Remove a stimulus of a draft study, and its variants with it. Returns the removed ids.
-    Files are deleted after the commit, unless another stimulus (a clone) still names them; jobs of
-    the image that another stimulus uses stay (see removal.py)."""
+    Files are deleted after the commit, unless another stimulus (a clone) still names them."""
     study = _draft_locked(study, "stimuli can be removed")
     doomed = list(Stimulus.objects.filter(Q(pk=stimulus.pk) | Q(source=stimulus.pk)).values_list("pk", flat=True))
-    explanation_jobs_rehome(stimulus_ids=doomed)
     rows_delete(Stimulus.objects.filter(pk__in=doomed))
     return sorted(doomed)

@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "annotations",
     "explain",
     "analysis",
+    "studyserver.researcher",
 ]
 
 MIDDLEWARE = [

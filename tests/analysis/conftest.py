@@ -92,7 +92,7 @@ def small_png(filename: str, *, max_side: int = 160, blur: float = 0.0) -> bytes
     """A real photo shrunk to `max_side` (fast tests), optionally blurred (a condition variant)."""
     from PIL import Image, ImageFilter
 
-    from annotations.demo import demo_photo
+    from studyserver.researcher.demo import demo_photo
 
     image = demo_photo(filename).convert("RGB")
     image.thumbnail((max_side, max_side), Image.BILINEAR)
@@ -131,7 +131,7 @@ def build_scored_study(make_study, *, participants=4, repetitions=3):
     a motorcycle nobody answered; three model maps per stimulus (gradcam good, rise broad, gradient
     noise), participants' responses, maps, scores and reliability all computed."""
     from analysis import services
-    from annotations.services import studies
+    from studyserver.researcher.services import studies
 
     study = make_study(task_kinds=["paint", "bubble"], participants_per_stimulus=20, photos=())
     for name, label in (("chelsea.png", 285), ("coffee.png", 967), ("astronaut.png", 834), ("motorcycle_left.png", 665)):

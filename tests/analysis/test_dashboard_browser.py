@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from annotations.models import Participant, Response, StudyShare, Trial
-from annotations.services import studies
+from studyserver.researcher.services import studies
 from tests.analysis.conftest import build_scored_study
 from tests.conftest import ARTIFACTS, paint_payload, rect_stroke
 from tests.e2e.browser import chromium_page, image_ready, paint_rectangle, shot
@@ -181,7 +181,7 @@ def test_preview_takes_the_study_and_stores_nothing(live_server, make_study, chr
 
 
 def test_design_a_study_in_the_browser(live_server, researcher, chromium_path, tmp_path):
-    from annotations.demo import demo_photo_bytes
+    from studyserver.researcher.demo import demo_photo_bytes
     from tests.annotations.zipfiles import photo_zip
 
     (tmp_path / "rocket.jpg").write_bytes(demo_photo_bytes("rocket.jpg"))

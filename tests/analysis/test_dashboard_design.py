@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from annotations.demo import demo_photo_bytes
+from studyserver.researcher.demo import demo_photo_bytes
 from annotations.models import Stimulus, Study, StudyShare
 from tests.annotations.zipfiles import photo_zip, png
 

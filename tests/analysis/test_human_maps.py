@@ -70,8 +70,8 @@ def test_a_response_is_folded_once_however_often_updates_run(bubble_study):
 
 def test_unanswered_and_catch_trials_are_left_out(make_study):
     study = make_study(task_kinds=["bubble"], launch=False)
-    from annotations.demo import demo_photo_bytes
-    from annotations.services import studies
+    from studyserver.researcher.demo import demo_photo_bytes
+    from studyserver.researcher.services import studies
 
     catch = studies.stimulus_create(study=study, data=demo_photo_bytes("camera.png"), filename="catch.png", role="catch", known_region=[10, 10, 200, 200])
     study = studies.study_launch(study=study)

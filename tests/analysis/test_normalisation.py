@@ -109,7 +109,7 @@ def test_a_summary_over_near_zero_ranges_is_undefined_with_a_reason():
 def test_ceilings_and_floors_measured_apart_stay_defined_and_a_wide_ci_is_flagged_unsteady():
     """Where the CIs exist and are apart, the range is real however small; the ⚠ flag of the report
     then marks a normalised score whose own CI is too wide to place the model."""
-    from analysis.templatetags.dashboard_tags import unsteady
+    from studyserver.researcher.templatetags.dashboard_tags import unsteady
 
     g = np.random.default_rng(1)
     ceiling, floor = 0.7996 + g.normal(0, 1e-4, 6), 0.7994 + g.normal(0, 1e-4, 6)

@@ -98,7 +98,7 @@ def test_scores_go_when_the_map_empties(bubble_study):
 
 def _reliability_study(make_study, n=6):
     """Three small real photos, n bubble participants each, reliability at 8 repetitions."""
-    from annotations.services import studies
+    from studyserver.researcher.services import studies
     from tests.analysis.conftest import small_png
 
     study = make_study(task_kinds=["bubble"], participants_per_stimulus=20, photos=())

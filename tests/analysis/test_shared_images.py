@@ -8,9 +8,9 @@ import pytest
 
 from analysis import services
 from analysis import selectors as report_data
-from analysis.dashboard.selectors import study_gallery
+from studyserver.researcher.dashboard.selectors import study_gallery
 from analysis.models import Score
-from annotations import researcher_selectors
+from studyserver.researcher import selectors as researcher_selectors
 from tests.analysis.conftest import answer, model_map, new_participant
 from tests.conftest import paint_payload, rect_stroke
 

@@ -303,7 +303,7 @@ def _conforms(schema: dict, node: dict, value, where: str = "$") -> list[str]:
 
 @pytest.mark.parametrize("kind,task_params", [("paint", {}), ("bubble", {"units": "deg"}), ("mouse", {})])
 def test_the_real_answers_follow_the_schema(client, researcher, kind, task_params):
-    from annotations.services import studies
+    from studyserver.researcher.services import studies
     from tests.annotations.test_participation import bubble, mouse, paint
 
     schema = _schema()

@@ -20,7 +20,7 @@ from django.utils import timezone
 from PIL import Image
 
 from annotations.models import Response, Stimulus, Trial
-from annotations.services import studies
+from studyserver.researcher.services import studies
 from tests.annotations.test_participation import bubble, paint, tiny_study
 from tests.conftest import png_bytes
 

@@ -14,7 +14,7 @@ from scipy.ndimage import correlate
 from skimage.filters import gaussian
 
 from annotations.corruptions import CORRUPTIONS, REFERENCE_SIZE, corrupt, corrupt_png, corruption_get, disk_kernel
-from annotations.demo import demo_photo_bytes
+from studyserver.researcher.demo import demo_photo_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRED = ["gaussian_noise", "glass_blur", "motion_blur", "defocus_blur", "contrast", "jpeg_compression", "pixelate"]

@@ -5,7 +5,8 @@ import pytest
 from django.urls import reverse
 
 from annotations.models import Participant, Stimulus
-from annotations.services import participation, studies
+from annotations.services import participation
+from studyserver.researcher.services import studies
 from tests.annotations.test_participation import answer_all, paint, tiny_study
 from tests.conftest import png_bytes
 

@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from annotations import selectors
 from annotations.models import Participant, Response, Trial
-from annotations.services import participation, studies
+from annotations.services import participation
+from studyserver.researcher.services import studies
 from studyserver.errors import Conflict, Gone, InvalidInput, NotFound
 from tests.conftest import paint_payload, png_bytes, rect_stroke
 
@@ -235,7 +236,7 @@ def test_each_participant_sees_at_most_k_stimuli_once_in_random_order(researcher
 
 
 def test_variants_of_one_source_never_go_to_the_same_participant(make_study):
-    from annotations.demo import demo_photo_bytes
+    from studyserver.researcher.demo import demo_photo_bytes
 
     study = make_study(photos=("chelsea.png",), labels=(285,), stimuli_per_participant=2, participants_per_stimulus=5)
     original = study.stimuli.get()

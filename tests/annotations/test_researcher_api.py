@@ -15,9 +15,10 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotations.corruptions import corrupt_png
-from annotations.demo import demo_photo_bytes
+from studyserver.researcher.demo import demo_photo_bytes
 from annotations.models import Participant, Stimulus, Study
-from annotations.services import participation, studies
+from annotations.services import participation
+from studyserver.researcher.services import studies
 from explain.models import ExplanationJob
 from tests.annotations.zipfiles import csv_bytes, make_zip, photo_zip, pixel_bomb_png, png
 from tests.conftest import paint_payload, rect_stroke
@@ -647,7 +648,7 @@ def test_the_openapi_schema_documents_every_researcher_endpoint(api):
     assert schema["openapi"].startswith("3.")
     assert "tokenAuth" in schema["components"]["securitySchemes"] and "cookieAuth" in schema["components"]["securitySchemes"]
     researcher_paths = {p: ops for p, ops in schema["paths"].items() if "/participant" not in p and not p.endswith("/participants/")}
-    assert len(researcher_paths) == 28  # 23 in annotations/api_urls.py, 5 results in analysis/api_urls.py
+    assert len(researcher_paths) == 28  # 23 in studyserver/researcher/api/urls.py, 5 results in studyserver/researcher/api/result_urls.py
     for path, operations in researcher_paths.items():
         for method, operation in operations.items():
             if method == "parameters":

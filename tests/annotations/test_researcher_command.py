@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from annotations.services import studies
+from studyserver.researcher.services import studies
 from studyserver.audit.models import AuditEntry
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from annotations.corruptions import CORRUPTIONS
 from annotations.models import Stimulus
-from annotations.services import studies
+from studyserver.researcher.services import studies
 from studyserver.errors import InvalidInput
 from tests.annotations.zipfiles import csv_bytes, make_zip, photo_zip, png, writestr_zip
 

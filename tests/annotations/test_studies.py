@@ -2,7 +2,7 @@
 import pytest
 
 from annotations.models import Stimulus
-from annotations.services import studies
+from studyserver.researcher.services import studies
 from explain.models import ExplanationJob
 from studyserver.errors import Conflict, InvalidInput
 
@@ -20,7 +20,7 @@ def test_stimulus_upload_refuses_non_images_and_stores_nothing(make_study, setti
 
 
 def test_stimulus_upload_refuses_duplicates_and_unknown_classes(make_study):
-    from annotations.demo import demo_photo_bytes
+    from studyserver.researcher.demo import demo_photo_bytes
 
     study = make_study()
     with pytest.raises(Conflict, match="already a stimulus"):

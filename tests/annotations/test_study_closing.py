@@ -9,10 +9,12 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from analysis.templatetags.dashboard_tags import estimate_text
-from annotations import researcher_selectors, selectors
+from studyserver.researcher.templatetags.dashboard_tags import estimate_text
+from annotations import selectors
+from studyserver.researcher import selectors as researcher_selectors
 from annotations.models import Participant, Response
-from annotations.services import participation, studies
+from annotations.services import participation
+from studyserver.researcher.services import studies
 from tests.annotations.test_participation import answer_all, paint, submit, tiny_study
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""Deleting a draft and archiving a closed study (annotations.services.studies), against the real
+"""Deleting a draft and archiving a closed study (studyserver.researcher.services.studies), against the real
 database and media folder: what goes, what stays (files and explanation jobs another study shares),
 who may, and what the audit log records."""
 from __future__ import annotations
@@ -11,9 +11,9 @@ from django.test import Client
 from django.utils import timezone
 
 from analysis.models import MapRecipe, Score
-from annotations import researcher_selectors
+from studyserver.researcher import selectors as researcher_selectors
 from annotations.models import Participant, Stimulus, Study
-from annotations.services import studies
+from studyserver.researcher.services import studies
 from explain.models import ExplanationJob, ModelMap
 from explain.services import explanation_jobs_create
 from studyserver.audit.models import AuditAction, AuditEntry
@@ -148,7 +148,7 @@ def test_removing_a_stimulus_keeps_the_jobs_another_study_uses(make_study, djang
 
 
 def test_a_write_waiting_on_a_deleted_draft_answers_not_found(make_study, researcher):
-    from annotations.demo import demo_photo_bytes
+    from studyserver.researcher.demo import demo_photo_bytes
 
     study = make_study(photos=())
     stale = Study.objects.get(pk=study.pk)

@@ -36,7 +36,7 @@ def test_the_answer_to_a_submit_carries_the_next_trial_then_the_completion(make_
 
 
 def test_a_paused_study_still_acknowledges_the_answer_with_no_next(make_study):
-    from annotations.services import studies
+    from studyserver.researcher.services import studies
 
     client = APIClient()
     study = make_study(launch=True)

@@ -8,7 +8,7 @@ import zipfile
 import numpy as np
 from PIL import Image
 
-from annotations.demo import demo_photo_bytes
+from studyserver.researcher.demo import demo_photo_bytes
 
 
 def png(width=64, height=48, seed=0, mode="RGB") -> bytes:

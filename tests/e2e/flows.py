@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from annotations.practice import BALL_CENTRE, PRACTICE_HEIGHT, PRACTICE_WIDTH
-from annotations.services import studies
+from studyserver.researcher.services import studies
 from tests.conftest import png_bytes
 from tests.e2e.browser import image_ready, paint_rectangle, reveal, shot
 

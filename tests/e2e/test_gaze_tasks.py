@@ -33,7 +33,7 @@ def test_bubbleview_free_viewing_with_a_catch_trial_and_a_delayed_redirect(live_
                        redirect_url=f"{live_server.url}/accounts/login/?from=study",
                        task_params={"bubble": {"time_limit_s": 2.5}, "completion": {"redirect_delay_s": 1}})
     catch_add(study)
-    from annotations.services import studies
+    from studyserver.researcher.services import studies
 
     study = studies.study_launch(study=study)
     images = renditions(study)

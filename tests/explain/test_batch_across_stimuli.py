@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from studyserver.storage import array_load
-from annotations.demo import demo_photo
+from studyserver.researcher.demo import demo_photo
 from explain import services, tasks
 from explain.methods.batching import batch_size_limited
 from explain.models import ExplanationJob, ModelMap

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from annotations.demo import demo_photo
+from studyserver.researcher.demo import demo_photo
 from explain import services
 from explain.models import ExplanationJob
 

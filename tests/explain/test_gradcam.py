@@ -4,7 +4,7 @@ import torch
 from captum.attr import LayerGradCam
 from torch import nn
 
-from annotations.demo import demo_photo
+from studyserver.researcher.demo import demo_photo
 from explain.methods import InvalidParams, UnknownMethod, method_get
 from explain.pipeline import InvalidTarget, explain_image, image_to_input
 from explain.zoo import SplitNet, UnknownModel, model_load, model_spec_get

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 from captum.attr import GuidedBackprop
 from torch import nn
 
-from annotations.demo import demo_photo
+from studyserver.researcher.demo import demo_photo
 from explain.methods import InvalidParams, method_get
 from explain.methods.guided_backprop import guided
 from explain.pipeline import image_to_input

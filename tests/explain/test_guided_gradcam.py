@@ -2,7 +2,7 @@ import pytest
 import torch
 from captum.attr import GuidedGradCam
 
-from annotations.demo import demo_photo
+from studyserver.researcher.demo import demo_photo
 from explain.methods import InvalidParams, method_get
 from explain.pipeline import image_to_input
 from explain.zoo import model_load

@@ -4,7 +4,7 @@ import torch
 from captum.attr import IntegratedGradients
 from PIL import Image
 
-from annotations.demo import demo_photo
+from studyserver.researcher.demo import demo_photo
 from explain import services, tasks
 from explain.methods import InvalidParams, integrated_gradients, method_get
 from explain.methods.batching import fast_layout

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from annotations.demo import demo_photo
+from studyserver.researcher.demo import demo_photo
 from annotations.images import image_rendition, image_rgb
 from explain.methods import UnknownMethod
 from explain.pipeline import InvalidTarget, explain_image

@@ -2,7 +2,7 @@ import pytest
 import torch
 from captum.attr import NoiseTunnel, Saliency
 
-from annotations.demo import demo_photo
+from studyserver.researcher.demo import demo_photo
 from explain.methods import method_get
 from explain.methods.batching import batch_size_limited
 from explain.pipeline import image_to_input

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from annotations.demo import demo_photo
+from studyserver.researcher.demo import demo_photo
 from explain.pipeline import InvalidTarget, explain_image
 from explain.zoo import REGISTRY, ModelUnavailable, model_load, model_weights_hash, user_models_register
 from explain.model_catalogue import InvalidModelConfig

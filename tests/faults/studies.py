@@ -6,8 +6,8 @@ import uuid
 import numpy as np
 from PIL import Image
 
-from annotations.demo import demo_photo_bytes
-from annotations.services import studies
+from studyserver.researcher.demo import demo_photo_bytes
+from studyserver.researcher.services import studies
 from tests.conftest import png_bytes, rect_stroke
 
 _BASE = None

@@ -13,7 +13,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from studyserver.storage import array_load
-from annotations.demo import demo_photo_bytes
+from studyserver.researcher.demo import demo_photo_bytes
 from explain.models import ExplanationJob
 from tests.annotations.zipfiles import csv_bytes, make_zip
 from tests.conftest import paint_payload, rect_stroke, wait_for

@@ -9,7 +9,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotations.models import Participant, Response, Trial, participant_token
-from annotations.services import studies
+from studyserver.researcher.services import studies
 from tests.annotations.test_participation import tiny_study
 from tests.conftest import paint_payload, rect_stroke
 

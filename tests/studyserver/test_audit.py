@@ -13,7 +13,8 @@ from django.core.management import call_command
 from django.test import Client
 
 from annotations.models import Participant
-from annotations.services import participation, studies
+from annotations.services import participation
+from studyserver.researcher.services import studies
 from studyserver.audit.models import AuditAction, AuditEntry
 from studyserver.audit.selectors import audit_entries
 from studyserver.audit.services import AuditDetailsInvalid, audit_record

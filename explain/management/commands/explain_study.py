@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotations.models import Study
 from explain.models import ExplanationJob
-from explain.services import explanation_jobs_create
+from explain.services.jobs import explanation_jobs_create
 from studyserver.errors import InvalidInput
 
 
