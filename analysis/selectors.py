@@ -118,12 +118,6 @@ class StudyReport:
     refused: int = 0  # score rows of refused model maps
     n_stimuli: int = 0
 
-    def ceiling_of(self, task_kind: str, condition: str, metric: str):
-        for r in self.reliability:
-            if (r.task_kind, r.condition, r.metric) == (task_kind, condition, metric):
-                return r
-        return None
-
 
 def _fingerprint(study: Study) -> str:
     """Changes whenever anything the report shows changes."""

@@ -52,7 +52,8 @@ class Study(models.Model):
     # Task parameters (display size, units, brush sizes, bubble radius, time limits, attention checks):
     # only what the researcher set; annotations.task_params fills in the defaults (docs/tasks.md).
     task_params = models.JSONField(default=dict, blank=True)
-    # What the model side computes: [{"model": "efficientnet_lite0", "method": "gradcam", "params": {}}].
+    # What the model side computes: [{"model": <key>, "method": <key>, "params": {...}}], checked against
+    # explain's catalogues when a researcher sets it (explain.study_config).
     explain_config = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     launched_at = models.DateTimeField(null=True, blank=True)

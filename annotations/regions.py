@@ -11,7 +11,9 @@ any polygon (even-odd rule). The checks (docs/tasks.md, "Attention checks"):
 """
 from __future__ import annotations
 
+import json
 import math
+import re
 from typing import Any, Sequence
 
 import numpy as np
@@ -25,6 +27,37 @@ class RegionInvalid(ValueError):
     def __init__(self, message: str, field: str):
         super().__init__(message)
         self.field = field
+
+
+REGION_TEXT_HELP = 'a box "x0 y0 x1 y1" (commas allowed) or {"boxes": [...], "polygons": [...]}'
+
+
+def region_parse(raw: Any) -> dict | list[float] | None:
+    """A region as a researcher writes it, before it is checked against the image (`region_clean`):
+    a {"boxes", "polygons"} object (or its JSON text), or one box as four numbers (a list, or the text
+    "x0 y0 x1 y1" with spaces, commas or semicolons, brackets allowed). Blank text is None.
+    RegionInvalid (field known_region) for anything else. The one parser of the upload CSV's column,
+    the dashboard's field and the API's."""
+    if isinstance(raw, str):
+        text = raw.strip()
+        if not text:
+            return None
+        if text.startswith("{"):
+            try:
+                raw = json.loads(text)
+            except ValueError:
+                raise RegionInvalid("known_region is not valid JSON", "known_region") from None
+        else:
+            raw = [part for part in re.split(r"[\s,;]+", text.strip("[]()")) if part]
+    if isinstance(raw, dict):
+        return raw
+    try:
+        values = [float(v) for v in raw]
+    except (TypeError, ValueError):
+        raise RegionInvalid(f"known_region must be {REGION_TEXT_HELP}", "known_region") from None
+    if len(values) != 4 or any(not math.isfinite(v) for v in values):
+        raise RegionInvalid(f"known_region must be {REGION_TEXT_HELP}", "known_region")
+    return values
 
 
 def _coordinate(value: Any, field: str, hi: float) -> float:

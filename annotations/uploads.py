@@ -31,6 +31,8 @@ import zlib
 from dataclasses import dataclass
 from typing import IO, Callable
 
+from .regions import RegionInvalid, region_parse
+
 COLUMNS = ("file", "class", "condition", "source", "name", "role", "known_region")
 ROLES = ("main", "catch", "practice")
 SKIPPED_NAMES = (".DS_Store", "Thumbs.db", "desktop.ini")
@@ -208,14 +210,6 @@ def _member_read(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     return b"".join(chunks)
 
 
-def _box_parse(text: str) -> tuple[float, float, float, float]:
-    parts = [p for p in re.split(r"[\s,;]+", text.strip().strip("[]()")) if p]
-    values = tuple(float(p) for p in parts)
-    if len(values) != 4 or any(v != v for v in values):
-        raise ValueError(text)
-    return values  # type: ignore[return-value]
-
-
 def _header(reader) -> list[str]:
     try:
         header = [cell.strip().lower() for cell in next(reader)]
@@ -254,9 +248,14 @@ def _row_parse(line: int, values: dict[str, str], class_resolve: Callable[[str],
         problems.append(f"{where}: role {role!r} is not one of {', '.join(ROLES)}")
     region, region_text = None, values.get("known_region", "").strip()
     if region_text:
+        parsed = None
         try:
-            region = _box_parse(region_text)
-        except ValueError:
+            parsed = region_parse(region_text)
+        except RegionInvalid:
+            pass
+        if isinstance(parsed, list):
+            region = tuple(parsed)
+        else:
             problems.append(f"{where}: known_region {region_text!r} must be four numbers x0 y0 x1 y1")
     if role == "catch" and region is None and not region_text:
         problems.append(f"{where}: a catch stimulus needs its known_region (x0 y0 x1 y1 in image pixels)")

@@ -103,7 +103,7 @@ def _study(stimuli: int, n: int, k: int):
         buffer = io.BytesIO()
         Image.fromarray(rng.integers(0, 255, (375, 500, 3), dtype=np.uint8)).save(buffer, format="PNG")
         studies.stimulus_create(study=study, data=buffer.getvalue(), filename=f"s{i}.png", class_index=285)
-    from explain import services as explain_services
+    from explain.services import jobs as explain_services
 
     explain_services.explanation_jobs_create = lambda **kwargs: []  # the model side is not measured here
     studies.explanation_jobs_create = explain_services.explanation_jobs_create

@@ -66,7 +66,7 @@ def explain_config_clean(config) -> list[dict]:
 
 
 def explain_options() -> dict:
-    """What a study may choose, as the options API and the design form's picker show it: every
-    registered model (with why this server cannot run it, where it cannot) and every method (label,
+    """What a study may choose, as the options API and the design form's picker show it: the model an
+    entry without "model" uses, every registered model (with why this server cannot run it, where it cannot) and every method (label,
     version, paper, parameters with defaults and docs), in the catalogues' order."""
-    return {"models": model_options(), "methods": method_options()}
+    return {"default_model": DEFAULT_MODEL, "models": model_options(), "methods": method_options()}

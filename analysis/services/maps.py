@@ -25,7 +25,7 @@ from studyserver.storage import array_load, array_save
 
 from ..aggregate import running_sum_add
 from ..models import HumanMap, HumanMapContribution, MapRecipe
-from ..recipes import ParticipantMap, RecipeInvalid, recipe_clean
+from ..recipes import RecipeInvalid, recipe_clean
 from ..selectors import human_map_fixations, human_map_mean, recipe_for, response_map  # noqa: F401 (re-exported)
 from .reliability import reliability_request
 
@@ -81,11 +81,19 @@ def _after_change(human_map: HumanMap, stimulus: Stimulus) -> None:
     reliability_request(study_id=stimulus.study_id, task_kind=human_map.task_kind)
 
 
-def _fold(total, fixations, pmap: ParticipantMap):
-    total = running_sum_add(total, pmap.density)
-    if pmap.fixations is not None:
-        fixations = pmap.fixations.copy() if fixations is None else fixations + pmap.fixations
-    return total, fixations
+def _fold(total, fixations, human_map: HumanMap, stimulus: Stimulus, recipe: dict, responses, *, first: int = 0):
+    """The one fold: add each response's participant map (by `recipe`) to the running sum and the
+    fixation counts, in the given order. Returns (total, fixations, contributions numbered from
+    `first`, not saved). An update, a rebuild and the rebuild check all fold through here, so a
+    rebuild from the raw responses gives the incremental map's bits."""
+    contributions = []
+    for i, response in enumerate(responses):
+        pmap = response_map(response, stimulus, recipe)
+        total = running_sum_add(total, pmap.density)
+        if pmap.fixations is not None:
+            fixations = pmap.fixations.copy() if fixations is None else fixations + pmap.fixations
+        contributions.append(HumanMapContribution(human_map=human_map, response=response, sequence=first + i, sigma_px=pmap.sigma_px))
+    return total, fixations, contributions
 
 
 def _locked_map(stimulus: Stimulus, task_kind: str) -> HumanMap:
@@ -126,11 +134,7 @@ def human_map_update(*, stimulus_id: int, task_kind: str) -> HumanMap:
     total = array_load(human_map.sum_file) if human_map.sum_file else None
     fixations = array_load(human_map.fixations_file) if human_map.fixations_file else None
     sequence = human_map.n_participants  # invariant: n_participants == number of contributions
-    contributions = []
-    for i, response in enumerate(new):
-        pmap = response_map(response, stimulus, human_map.recipe)
-        total, fixations = _fold(total, fixations, pmap)
-        contributions.append(HumanMapContribution(human_map=human_map, response=response, sequence=sequence + i, sigma_px=pmap.sigma_px))
+    total, fixations, contributions = _fold(total, fixations, human_map, stimulus, human_map.recipe, new, first=sequence)
     HumanMapContribution.objects.bulk_create(contributions)
     human_map.n_participants = sequence + len(new)
     _sigma_range(human_map, contributions, fresh=False)
@@ -141,11 +145,7 @@ def human_map_update(*, stimulus_id: int, task_kind: str) -> HumanMap:
 
 def _rebuild(human_map: HumanMap, stimulus: Stimulus, recipe: dict) -> HumanMap:
     responses = fold_order(human_map, stimulus)
-    total, fixations, contributions = None, None, []
-    for i, response in enumerate(responses):
-        pmap = response_map(response, stimulus, recipe)
-        total, fixations = _fold(total, fixations, pmap)
-        contributions.append(HumanMapContribution(human_map=human_map, response=response, sequence=i, sigma_px=pmap.sigma_px))
+    total, fixations, contributions = _fold(None, None, human_map, stimulus, recipe, responses)
     human_map.contributions.all().delete()
     HumanMapContribution.objects.bulk_create(contributions)
     human_map.recipe = recipe
@@ -170,9 +170,7 @@ def human_map_matches_raw(human_map: HumanMap) -> bool:
     the raw included responses would store. Computed in memory; nothing is written."""
     stimulus = human_map.stimulus
     responses = fold_order(human_map, stimulus)
-    total, fixations = None, None
-    for response in responses:
-        total, fixations = _fold(total, fixations, response_map(response, stimulus, human_map.recipe))
+    total, _, _ = _fold(None, None, human_map, stimulus, human_map.recipe, responses)
     if human_map.n_participants != len(responses):
         return False
     stored = array_load(human_map.sum_file) if human_map.sum_file else None

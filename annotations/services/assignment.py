@@ -44,13 +44,6 @@ def free_slots(study: Study, task_kind: str, now: datetime) -> int:
     return sum(study.participants_per_stimulus - held for _, _, held in main_stimuli_held(study, task_kind, now))
 
 
-def _leases_expire(study: Study, now: datetime) -> None:
-    """Mark run-out leases of the study EXPIRED (used where a whole study is counted, e.g. consent)."""
-    Trial.objects.filter(
-        stimulus__study=study, status=Trial.Status.ASSIGNED, lease_expires_at__lte=now
-    ).update(status=Trial.Status.EXPIRED)
-
-
 class _Full(Exception):
     """Raised inside a savepoint to give a stimulus' row lock back (it was full after all)."""
 

@@ -57,9 +57,9 @@ def explanation_jobs_enqueue(job_ids: list[int]) -> None:
 
 
 @transaction.atomic
-def explanation_jobs_prune(*, image_sha256s: Iterable[str]) -> int:
+def explanation_jobs_prune(*, image_sha256s: Iterable[str]) -> dict[str, int]:
     """Delete the jobs (and their stored maps, once committed) of images no stimulus holds any more;
-    jobs of an image another stimulus still holds stay. Returns how many were deleted."""
+    jobs of an image another stimulus still holds stay. Returns {"jobs": deleted, "files": map files}."""
     held = set(Stimulus.objects.filter(sha256__in=set(image_sha256s)).values_list("sha256", flat=True))
     doomed = ExplanationJob.objects.filter(image_sha256__in=set(image_sha256s) - held)
     names = [name for pair in doomed.filter(map__isnull=False).values_list("map__raw_file", "map__comparison_file")
@@ -69,4 +69,4 @@ def explanation_jobs_prune(*, image_sha256s: Iterable[str]) -> int:
     if names:
         storage = ModelMap.raw_file.field.storage
         transaction.on_commit(lambda: [storage.delete(name) for name in names])
-    return deleted
+    return {"jobs": deleted, "files": len(names)}

@@ -15,7 +15,7 @@ from django.core.files.base import ContentFile
 from annotations.models import Response, Trial
 from annotations.services import participation
 from explain.models import ExplanationJob, ModelMap
-from explain.services import explain_config_resolve, job_target, params_hash
+from explain.study_config import explain_config_resolve, job_target, params_hash
 
 
 def bubble_payload(clicks, display_width=500, display_height=400):
@@ -66,7 +66,7 @@ def model_map(stimulus, comparison, *, method="gradcam", model="efficientnet_lit
     [(_, weights, _, resolved)] = explain_config_resolve([entry])
     job, _ = ExplanationJob.objects.update_or_create(  # a launched study has its pending job already
         image_sha256=stimulus.sha256, model_key=model, weights_hash=weights, method_key=method, params_hash=params_hash(resolved),
-        target=job_target(stimulus), defaults={"stimulus": stimulus, "params": params, "status": ExplanationJob.Status.DONE},
+        target=job_target(stimulus), defaults={"params": params, "status": ExplanationJob.Status.DONE},
     )
     comparison = np.asarray(comparison, dtype=np.float32)
     mm = ModelMap(job=job, height=comparison.shape[0], width=comparison.shape[1], target=job.target,

@@ -10,8 +10,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from studyserver.researcher.demo import demo_photo_bytes
 from annotations.models import Stimulus, Study, StudyShare
+from studyserver.researcher.demo import demo_photo_bytes
 from tests.annotations.zipfiles import photo_zip, png
 
 pytestmark = pytest.mark.django_db

@@ -12,13 +12,13 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from studyserver.researcher.templatetags.dashboard_tags import duration_text, estimate_text, unsteady
-from studyserver.researcher import selectors as researcher_selectors
 from annotations.models import Participant, Response, Study, StudyShare, Trial
 from annotations.services import participation
-from studyserver.researcher.services import studies
 from annotations.services import preview as preview_services
 from explain.models import ExplanationJob
+from studyserver.researcher import selectors as researcher_selectors
+from studyserver.researcher.services import studies
+from studyserver.researcher.templatetags.dashboard_tags import duration_text, estimate_text, unsteady
 from tests.conftest import paint_payload, rect_stroke
 
 pytestmark = pytest.mark.django_db

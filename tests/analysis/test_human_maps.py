@@ -5,9 +5,9 @@ import pytest
 from analysis import services
 from analysis.models import HumanMap, MapRecipe
 from analysis.recipes import participant_map, recipe_default
-from studyserver.storage import array_load
 from annotations.models import Participant, Trial
 from studyserver.errors import InvalidInput
+from studyserver.storage import array_load
 from tests.analysis.conftest import answer, bubble_payload, mouse_payload, new_participant
 from tests.conftest import paint_payload, rect_stroke
 

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from analysis.normalisation import NO_BOUNDS, NO_SCORE, normalise, normalise_one
-from analysis.report_tables import CeilingRecord, ScoreRecord, reliability_csv, reliability_rows, summary_csv, summary_rows
+from analysis.report_tables import (
+    CeilingRecord,
+    ScoreRecord,
+    reliability_csv,
+    reliability_rows,
+    summary_csv,
+    summary_rows,
+)
 from analysis.statistics import normalised_columns, normalised_summary
 
 # The study that showed the problem: "coffee with noise" had ceiling 0.7996 and floor 0.7994, and its

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from annotations.rasterize import points_density
 from analysis.recipes import (
     RecipeInvalid,
     fixation_counts,
@@ -10,6 +9,7 @@ from analysis.recipes import (
     recipe_default,
     sigma_px,
 )
+from annotations.rasterize import points_density
 
 
 def _bubble(clicks, display_width=500):

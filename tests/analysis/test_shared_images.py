@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis import services
 from analysis import selectors as report_data
-from studyserver.researcher.dashboard.selectors import study_gallery
+from analysis import services
 from analysis.models import Score
 from studyserver.researcher import selectors as researcher_selectors
+from studyserver.researcher.dashboard.selectors import study_gallery
 from tests.analysis.conftest import answer, model_map, new_participant
 from tests.conftest import paint_payload, rect_stroke
 

@@ -8,8 +8,8 @@ from django.utils import timezone
 from annotations import selectors
 from annotations.models import Participant, Response, Trial
 from annotations.services import participation
-from studyserver.researcher.services import studies
 from studyserver.errors import Conflict, Gone, InvalidInput, NotFound
+from studyserver.researcher.services import studies
 from tests.conftest import paint_payload, png_bytes, rect_stroke
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,6 @@ import math
 
 import pytest
 
-from annotations.rasterize import paint_work
 from annotations.payloads import (
     MAX_PAINT_WORK,
     MAX_POINTS,
@@ -17,6 +16,7 @@ from annotations.payloads import (
     payload_clean,
     radius_max,
 )
+from annotations.rasterize import paint_work
 
 DISPLAY = {"width": 500, "height": 400, "dpr": 2, "viewport": [1280, 800]}
 GOOD = {"display": DISPLAY, "pointer_types": ["mouse"],

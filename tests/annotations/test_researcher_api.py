@@ -15,11 +15,11 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotations.corruptions import corrupt_png
-from studyserver.researcher.demo import demo_photo_bytes
 from annotations.models import Participant, Stimulus, Study
 from annotations.services import participation
-from studyserver.researcher.services import studies
 from explain.models import ExplanationJob
+from studyserver.researcher.demo import demo_photo_bytes
+from studyserver.researcher.services import studies
 from tests.annotations.zipfiles import csv_bytes, make_zip, photo_zip, pixel_bomb_png, png
 from tests.conftest import paint_payload, rect_stroke
 

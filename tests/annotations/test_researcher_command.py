@@ -14,8 +14,8 @@ from django.core.management import CommandError, call_command
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from studyserver.researcher.services import studies
 from studyserver.audit.models import AuditEntry
+from studyserver.researcher.services import studies
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]

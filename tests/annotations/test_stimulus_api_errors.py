@@ -12,8 +12,8 @@ from rest_framework.test import APIClient
 
 from annotations.corruptions import CORRUPTIONS
 from annotations.models import Stimulus
-from studyserver.researcher.services import studies
 from studyserver.errors import InvalidInput
+from studyserver.researcher.services import studies
 from tests.annotations.zipfiles import csv_bytes, make_zip, photo_zip, png, writestr_zip
 
 pytestmark = pytest.mark.django_db

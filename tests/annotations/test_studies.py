@@ -2,9 +2,9 @@
 import pytest
 
 from annotations.models import Stimulus
-from studyserver.researcher.services import studies
 from explain.models import ExplanationJob
 from studyserver.errors import Conflict, InvalidInput
+from studyserver.researcher.services import studies
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +47,7 @@ def test_launch_queues_one_gradcam_job_per_stimulus_and_only_once(make_study):
     assert sorted(jobs.values_list("target", flat=True)) == [285, 967]
     with pytest.raises(Conflict):
         studies.study_launch(study=study)
-    from explain.services import explanation_jobs_create
+    from explain.services.jobs import explanation_jobs_create
 
     explanation_jobs_create(study=study)
     assert jobs.count() == 2

@@ -9,12 +9,12 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from studyserver.researcher.templatetags.dashboard_tags import estimate_text
 from annotations import selectors
-from studyserver.researcher import selectors as researcher_selectors
 from annotations.models import Participant, Response
 from annotations.services import participation
+from studyserver.researcher import selectors as researcher_selectors
 from studyserver.researcher.services import studies
+from studyserver.researcher.templatetags.dashboard_tags import estimate_text
 from tests.annotations.test_participation import answer_all, paint, submit, tiny_study
 
 pytestmark = pytest.mark.django_db

@@ -7,6 +7,7 @@ import zipfile
 
 import pytest
 
+from annotations.imagenet import imagenet_class_resolve
 from annotations.uploads import (
     ArchiveLimits,
     UploadRejected,
@@ -15,7 +16,6 @@ from annotations.uploads import (
     member_name_problem,
     zip_upload_read,
 )
-from annotations.imagenet import imagenet_class_resolve
 from tests.annotations.zipfiles import csv_bytes, lie_about_size, make_zip, photo_zip, png, tool_zip, writestr_zip
 
 LIMITS = ArchiveLimits(max_members=50, max_member_bytes=5 * 1024 * 1024, max_total_bytes=20 * 1024 * 1024)

@@ -3,8 +3,8 @@ middle of a trial that resumes it, and the screen calibration of a study sized i
 import numpy as np
 import pytest
 
-from annotations.rasterize import paint_mask
 from annotations.models import Participant, Response, Trial
+from annotations.rasterize import paint_mask
 from tests.e2e.browser import PHONE, chromium_page, image_ready, reveal, shot, touch_drag, zigzag
 from tests.e2e.flows import ball_fraction, practice
 

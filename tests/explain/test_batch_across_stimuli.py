@@ -7,13 +7,17 @@ import pytest
 import torch
 from PIL import Image
 
-from studyserver.storage import array_load
-from studyserver.researcher.demo import demo_photo
-from explain import services, tasks
+from annotations.models import Stimulus
+from explain import tasks
 from explain.methods.batching import batch_size_limited
 from explain.models import ExplanationJob, ModelMap
 from explain.pipeline import InvalidTarget, explain_image, explain_images
+from explain.selectors import job_image
+from explain.services import jobs as job_services
+from explain.services import runs
 from explain.zoo import ZooModel, model_load
+from studyserver.researcher.demo import demo_photo
+from studyserver.storage import array_load
 from tests.conftest import wait_for
 from tests.explain.nets import assert_close_up_to_gate_flips, small_net
 
@@ -119,7 +123,7 @@ THREE = {"photos": ("chelsea.png", "coffee.png", "motorcycle_left.png"), "labels
 
 def queued(callbacks) -> list[tuple[str, tuple]]:
     """(task name, args) of each publish queued on commit."""
-    return [(callback.args[0].name, callback.args[1]) for callback in callbacks]
+    return [(str(callback.args[0]), callback.args[1]) for callback in callbacks]
 
 
 @pytest.mark.django_db
@@ -127,7 +131,7 @@ def test_launch_queues_new_jobs_in_tasks_of_the_setting(make_study, settings, dj
     settings.EXPLAIN_STIMULI_PER_TASK = 2
     study = make_study(**THREE, explain_config=[{"method": "gradcam"}, {"method": "gradient"}])
     with django_capture_on_commit_callbacks() as callbacks:
-        jobs = services.explanation_jobs_create(study=study)
+        jobs = job_services.explanation_jobs_create(study=study)
     ids = {key: [job.pk for job in jobs if job.method_key == key] for key in ("gradcam", "gradient")}
     assert queued(callbacks) == [
         ("explain.tasks.explanation_jobs_execute", (ids["gradcam"][:2],)),
@@ -136,27 +140,27 @@ def test_launch_queues_new_jobs_in_tasks_of_the_setting(make_study, settings, dj
         ("explain.tasks.explanation_job_execute", (ids["gradient"][2],)),
     ]
     with django_capture_on_commit_callbacks() as callbacks:
-        again = services.explanation_jobs_create(study=study)
+        again = job_services.explanation_jobs_create(study=study)
     assert callbacks == [] and [job.pk for job in again] == [job.pk for job in jobs]
 
     settings.EXPLAIN_STIMULI_PER_TASK = 1  # one task per job, as before batching
     study.explain_config = [{"method": "fem"}]
     study.save()
     with django_capture_on_commit_callbacks() as callbacks:
-        fem = services.explanation_jobs_create(study=study)
+        fem = job_services.explanation_jobs_create(study=study)
     assert queued(callbacks) == [("explain.tasks.explanation_job_execute", (job.pk,)) for job in fem]
 
 
 def jobs_created(make_study, django_capture_on_commit_callbacks, **config) -> list[ExplanationJob]:
     study = make_study(**THREE, explain_config=[{"method": "gradcam", **config}])
     with django_capture_on_commit_callbacks():  # captured, not run: the tests run the jobs themselves
-        return services.explanation_jobs_create(study=study)
+        return job_services.explanation_jobs_create(study=study)
 
 
 def assert_stored_as_one_image_path(job: ExplanationJob, model: ZooModel):
     job.refresh_from_db()
     assert job.status == "done" and job.attempts == 1 and job.error == ""
-    one = explain_image(model, services.stimulus_rgb(job.stimulus), job.method_key, target=job.target, params=job.params)
+    one = explain_image(model, job_image(job), job.method_key, target=job.target, params=job.params)
     raw = array_load(job.map.raw_file)
     assert np.allclose(raw, one.raw, rtol=1e-4, atol=1e-5 * float(np.abs(one.raw).max()))
     assert job.map.target == job.target and job.map.predicted_class == one.predicted
@@ -184,7 +188,7 @@ def test_a_transient_error_puts_the_unfinished_jobs_back_then_the_retry_stores_t
     make_study, lite0, django_capture_on_commit_callbacks
 ):
     jobs = jobs_created(make_study, django_capture_on_commit_callbacks)
-    path = jobs[2].stimulus.rendition.path
+    path = Stimulus.objects.filter(sha256=jobs[2].image_sha256).get().rendition.path
     os.rename(path, path + ".away")  # the file store is briefly unreachable for one stimulus
     try:
         with pytest.raises(FileNotFoundError):
@@ -193,7 +197,7 @@ def test_a_transient_error_puts_the_unfinished_jobs_back_then_the_retry_stores_t
             job.refresh_from_db()
             assert job.status == "pending" and "FileNotFoundError" in job.error and job.attempts == 1
         with pytest.raises(FileNotFoundError):  # the final attempt records the failure
-            services.explanation_jobs_run(job_ids=[job.pk for job in jobs], final_attempt=True)
+            runs.explanation_jobs_run(job_ids=[job.pk for job in jobs], final_attempt=True)
         assert set(ExplanationJob.objects.filter(pk__in=[j.pk for j in jobs]).values_list("status", flat=True)) == {"failed"}
     finally:
         os.rename(path + ".away", path)

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from studyserver.researcher.demo import demo_photo
-from explain import services
 from explain.models import ExplanationJob
+from explain.services import jobs as job_services
+from explain.services import runs
+from studyserver.researcher.demo import demo_photo
 
 
 def run(*args) -> str:
@@ -74,7 +75,7 @@ def test_explain_study_no_wait_queues_once(make_study):
                                        {"method": "smoothgrad", "params": {"n": 4}}])
     assert "4 jobs (4 new)" in run("explain_study", study.slug, "--no-wait")
     assert "4 jobs (0 new)" in run("explain_study", study.slug, "--no-wait")
-    assert ExplanationJob.objects.filter(stimulus__study=study).count() == 4
+    assert ExplanationJob.objects.filter(image_sha256__in=study.stimuli.values("sha256")).count() == 4
     with pytest.raises(CommandError, match="no study with slug 'nope'"):
         run("explain_study", "nope", "--no-wait")
 
@@ -82,9 +83,9 @@ def test_explain_study_no_wait_queues_once(make_study):
 @pytest.mark.django_db
 def test_a_job_that_cannot_succeed_records_its_error(make_study):
     study = make_study(photos=("chelsea.png",), labels=(285,))
-    (job,) = services.explanation_jobs_create(study=study)
+    (job,) = job_services.explanation_jobs_create(study=study)
     ExplanationJob.objects.filter(pk=job.pk).update(params={"layers": "x"})
-    services.explanation_job_run(job_id=job.pk)
+    runs.explanation_job_run(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == "failed" and "valid: layer" in job.error and job.finished_at is not None
 
@@ -95,7 +96,7 @@ def test_explain_study_waits_for_a_real_worker_and_never_recomputes(celery_worke
     study = make_study(photos=("coffee.png",), labels=(967,), explain_config=[{"method": "gradient"}])
     printed = run("explain_study", study.slug, "--timeout", "300", "--interval", "0.5")
     assert "1 jobs (1 new)" in printed and "1/1 (1 done, 0 failed)" in printed
-    job = ExplanationJob.objects.get(stimulus__study=study)
+    job = ExplanationJob.objects.get(image_sha256=study.stimuli.get().sha256)
     assert job.status == "done" and job.attempts == 1 and job.map.predicted_class == 967
     printed = run("explain_study", study.slug, "--timeout", "60")
     assert "1 jobs (0 new)" in printed
@@ -114,7 +115,7 @@ def test_explain_study_waits_for_a_real_worker_and_never_recomputes(celery_worke
     ],
 )
 def test_a_study_explain_config_is_checked_naming_the_valid_choices(config, message):
-    from explain.services import explain_config_resolve
+    from explain.study_config import explain_config_resolve
     from studyserver.errors import InvalidInput
 
     with pytest.raises(InvalidInput, match=message):

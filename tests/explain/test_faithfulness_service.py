@@ -4,11 +4,11 @@ import pytest
 import torch
 from PIL import Image
 
-from explain import services
 from explain.faithfulness import insertion_deletion
-from explain.faithfulness_service import model_map_faithfulness_compute
 from explain.models import ExplanationJob
 from explain.pipeline import image_to_input
+from explain.services import runs
+from explain.services.faithfulness import model_map_faithfulness_compute
 from explain.zoo import model_load
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +18,7 @@ def test_stored_map_gets_the_auc_of_its_comparison_map_once(make_study, settings
     settings.EXPLAIN_FAITHFULNESS = False  # called directly below, not through the queue
     study = make_study(photos=("chelsea.png",), labels=(285,), launch=True)
     job = ExplanationJob.objects.get(image_sha256=study.stimuli.get().sha256)
-    services.explanation_job_run(job_id=job.pk)
+    runs.explanation_job_run(job_id=job.pk)
     model_map = job.__class__.objects.get(pk=job.pk).map
     assert model_map.insertion_auc is None
 
@@ -48,6 +48,6 @@ def test_storing_a_map_queues_its_faithfulness_on_commit(make_study, settings, d
     study = make_study(photos=("chelsea.png",), labels=(285,), launch=True)
     job = ExplanationJob.objects.get(image_sha256=study.stimuli.get().sha256)
     with django_capture_on_commit_callbacks() as callbacks:
-        services.explanation_job_run(job_id=job.pk)
+        runs.explanation_job_run(job_id=job.pk)
     published = [getattr(c, "args", ()) for c in callbacks]
     assert any(args and getattr(args[0], "name", "") == "explain.tasks.model_map_faithfulness" for args in published), published

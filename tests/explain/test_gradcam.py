@@ -4,10 +4,10 @@ import torch
 from captum.attr import LayerGradCam
 from torch import nn
 
-from studyserver.researcher.demo import demo_photo
 from explain.methods import InvalidParams, UnknownMethod, method_get
 from explain.pipeline import InvalidTarget, explain_image, image_to_input
 from explain.zoo import SplitNet, UnknownModel, model_load, model_spec_get
+from studyserver.researcher.demo import demo_photo
 
 
 def small_net(seed=0) -> SplitNet:

@@ -2,10 +2,10 @@ import pytest
 import torch
 from captum.attr import Saliency
 
-from studyserver.researcher.demo import demo_photo
 from explain.methods import method_get
 from explain.pipeline import image_to_input
 from explain.zoo import model_load
+from studyserver.researcher.demo import demo_photo
 from tests.explain.nets import LITE0_TOP, hooks_left, pcc, randomised_copy, seeded_input, small_net
 
 

@@ -4,11 +4,11 @@ import torch.nn.functional as F
 from captum.attr import GuidedBackprop
 from torch import nn
 
-from studyserver.researcher.demo import demo_photo
 from explain.methods import InvalidParams, method_get
 from explain.methods.guided_backprop import guided
 from explain.pipeline import image_to_input
 from explain.zoo import SplitNet, model_load
+from studyserver.researcher.demo import demo_photo
 from tests.explain.nets import LITE0_TOP, hooks_left, pcc, randomised_copy, seeded_input, small_net
 
 GBP = method_get("guided_backprop")

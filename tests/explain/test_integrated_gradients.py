@@ -4,13 +4,15 @@ import torch
 from captum.attr import IntegratedGradients
 from PIL import Image
 
-from studyserver.researcher.demo import demo_photo
-from explain import services, tasks
+from explain import tasks
 from explain.methods import InvalidParams, integrated_gradients, method_get
 from explain.methods.batching import fast_layout
 from explain.models import ExplanationJob
 from explain.pipeline import explain_image, explain_images, image_to_input
+from explain.selectors import job_image
+from explain.services import jobs as job_services
 from explain.zoo import ZooModel, model_load
+from studyserver.researcher.demo import demo_photo
 from tests.explain.nets import (
     LITE0_TOP,
     hooks_left,
@@ -111,13 +113,13 @@ def test_ig_default_on_efficientnet_lite0_is_complete_and_the_stored_map_says_ho
     11% here, so the default goes on to 100 and stores the steps it used and the gap it reached."""
     study = make_study(photos=("chelsea.png",), labels=(285,), explain_config=[{"method": "integrated_gradients"}])
     with django_capture_on_commit_callbacks():
-        (job,) = services.explanation_jobs_create(study=study)
+        (job,) = job_services.explanation_jobs_create(study=study)
     assert job.params == {"steps": None, "baseline": 0.0, "quadrature": "gausslegendre"}
     tasks.explanation_job_execute(job.pk)  # the task, called as a function
     meta = ExplanationJob.objects.get(pk=job.pk).map.meta
     assert meta["params"]["steps"] is None and meta["steps_used"] == 100
     assert meta["completeness_gap"] <= 0.02
-    x = image_to_input(services.stimulus_rgb(job.stimulus), lite0)
+    x = image_to_input(job_image(job), lite0)
     with torch.no_grad():
         change = float(lite0.net(fast_layout(x))[0, 285] - lite0.net(fast_layout(torch.zeros_like(x)))[0, 285])
     assert abs(meta["completeness_delta"]) / abs(change) == pytest.approx(meta["completeness_gap"], rel=1e-6)

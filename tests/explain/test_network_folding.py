@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from explain.network_folding import conv_bn_fold, efficientnet_simplified, same_padding_inline
 from explain.methods.batching import fast_layout
+from explain.network_folding import conv_bn_fold, efficientnet_simplified, same_padding_inline
 
 
 def _lite0_unfolded():

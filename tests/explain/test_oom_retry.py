@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from explain.methods.batching import batch_size_for
-from explain.services import _shrinking_batches
+from explain.services.runs import _shrinking_batches
 from explain.zoo import ZooModel
 
 

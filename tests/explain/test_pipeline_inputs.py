@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from studyserver.researcher.demo import demo_photo
 from annotations.images import image_rendition, image_rgb
 from explain.methods import UnknownMethod
 from explain.pipeline import InvalidTarget, explain_image
 from explain.zoo import UnknownModel, model_load
+from studyserver.researcher.demo import demo_photo
 
 
 def photo_in_mode(mode: str) -> Image.Image:

@@ -2,11 +2,11 @@ import pytest
 import torch
 from captum.attr import NoiseTunnel, Saliency
 
-from studyserver.researcher.demo import demo_photo
 from explain.methods import method_get
 from explain.methods.batching import batch_size_limited
 from explain.pipeline import image_to_input
 from explain.zoo import model_load
+from studyserver.researcher.demo import demo_photo
 from tests.explain.nets import LITE0_TOP, hooks_left, pcc, randomised_copy, seeded_input, small_net
 
 

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from studyserver.researcher.demo import demo_photo
+from explain.model_catalogue import InvalidModelConfig
 from explain.pipeline import InvalidTarget, explain_image
 from explain.zoo import REGISTRY, ModelUnavailable, model_load, model_weights_hash, user_models_register
-from explain.model_catalogue import InvalidModelConfig
+from studyserver.researcher.demo import demo_photo
 from tests.explain.nets import small_net
 
 

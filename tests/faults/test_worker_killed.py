@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.slow]
 def test_a_job_whose_worker_is_killed_is_redone_once_and_stored_once(transactional_db, make_study, settings):
     study = make_study(photos=("chelsea.png",), labels=(285,), launch=True)
     stimulus = study.stimuli.get()
-    job = ExplanationJob.objects.get(stimulus=stimulus, method_key="gradcam")  # created by the launch
+    job = ExplanationJob.objects.get(image_sha256=stimulus.sha256, method_key="gradcam")  # created by the launch
     # The launch queued it on this checkout's shared test broker; this test sends it to its own.
     _broker_purge(settings.CELERY_BROKER_URL, settings.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"])
     port = free_port()

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from rest_framework.test import APIClient
 
-from studyserver.storage import array_load
-from studyserver.researcher.demo import demo_photo_bytes
 from explain.models import ExplanationJob
+from studyserver.researcher.demo import demo_photo_bytes
+from studyserver.storage import array_load
 from tests.annotations.zipfiles import csv_bytes, make_zip
 from tests.conftest import paint_payload, rect_stroke, wait_for
 

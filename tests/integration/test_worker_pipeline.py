@@ -7,9 +7,9 @@ import pytest
 from analysis import services as analysis_services
 from analysis.models import HumanMap, Score
 from analysis.scoring import MAP_METRICS
-from studyserver.storage import array_load
 from annotations.services import participation
 from explain.models import ExplanationJob, ModelMap
+from studyserver.storage import array_load
 from tests.conftest import paint_payload, rect_stroke, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]

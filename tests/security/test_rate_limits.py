@@ -17,8 +17,8 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.test import APIClient
 
 from annotations.models import Participant
-from studyserver.researcher.api.studies import AuthTokenApi
 from studyserver import throttling
+from studyserver.researcher.api.studies import AuthTokenApi
 from studyserver.throttling import LoginThrottle
 from tests.annotations.test_participation import tiny_study
 

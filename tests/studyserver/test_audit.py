@@ -14,10 +14,10 @@ from django.test import Client
 
 from annotations.models import Participant
 from annotations.services import participation
-from studyserver.researcher.services import studies
 from studyserver.audit.models import AuditAction, AuditEntry
 from studyserver.audit.selectors import audit_entries
 from studyserver.audit.services import AuditDetailsInvalid, audit_record
+from studyserver.researcher.services import studies
 from tests.annotations.test_participation import answer_all, paint, tiny_study
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,9 @@
   function BubbleTask(stageEl, tools, trial, opts) {
     opts = opts || {};
     const p = trial.params || {};
-    const radius = p.bubble_radius || 30 * trial.width / 500;
-    const sigma = p.blur_sigma === undefined ? 30 * trial.width / 500 : p.blur_sigma;
+    // sizes in stimulus px, from the trial's params: the server fills in the defaults (annotations/task_params.py)
+    const radius = p.bubble_radius;
+    const sigma = p.blur_sigma;
     const variant = p.variant || "free";
     const stage = window.StudyStage.Stage(stageEl, trial, opts);
     const canvas = stage.canvas("view");

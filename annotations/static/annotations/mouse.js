@@ -9,9 +9,10 @@
   function MouseTask(stageEl, tools, trial, opts) {
     opts = opts || {};
     const p = trial.params || {};
-    const radius = p.window_radius || 30 * trial.width / 500;
-    const sigma = p.blur_sigma === undefined ? 30 * trial.width / 500 : p.blur_sigma;
-    const interval = p.sample_interval_ms || 10;
+    // sizes in stimulus px, from the trial's params: the server fills in the defaults (annotations/task_params.py)
+    const radius = p.window_radius;
+    const sigma = p.blur_sigma;
+    const interval = p.sample_interval_ms;
     const stage = window.StudyStage.Stage(stageEl, trial, opts);
     const canvas = stage.canvas("view");
     canvas.setAttribute("data-testid", "mouse-canvas");
@@ -78,13 +79,13 @@
     function sample() {
       if (!active || !over || !pos) return;
       const t = Math.round(performance.now() - shownAt);
-      if (t <= (p.viewing_ms || 5000)) samples.push([pos[0], pos[1], t]);
+      if (t <= p.viewing_ms) samples.push([pos[0], pos[1], t]);
     }
 
     return {
       kind: "mouse",
       ready: ready,
-      timeLimitMs: p.viewing_ms || 5000,
+      timeLimitMs: p.viewing_ms,
       fixedTime: true,
       gated: true,
       start: function () {
@@ -107,7 +108,7 @@
           samples: samples,
           window_radius: radius,
           blur_sigma: sigma,
-          viewing_ms: p.viewing_ms || 5000,
+          viewing_ms: p.viewing_ms,
           sample_interval_ms: interval,
         };
       },

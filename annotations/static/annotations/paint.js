@@ -8,7 +8,7 @@
   function PaintTask(stageEl, tools, trial, opts) {
     opts = opts || {};
     const p = trial.params || {};
-    const radii = p.brush_radii || [6, 14, 28].map(function (r) { return r * trial.width / 500; });
+    const radii = p.brush_radii;  // stimulus px, from the trial's params (the server fills in the defaults)
     const stage = window.StudyStage.Stage(stageEl, trial, opts);
     const img = document.createElement("img");
     img.src = trial.image_url; img.alt = "image to annotate"; img.draggable = false;

@@ -5,9 +5,6 @@ Reading needs view access to the study, changing it edit access (see researcher_
 """
 from __future__ import annotations
 
-import json
-import re
-
 from django.conf import settings
 from django.http import FileResponse
 from django.urls import reverse
@@ -20,6 +17,7 @@ from rest_framework.response import Response
 
 from annotations.corruptions import CORRUPTIONS, SEVERITIES, UNKNOWN_NAME, UNKNOWN_SEVERITY
 from annotations.models import StimulusRole
+from annotations.regions import RegionInvalid, region_parse
 from annotations.services import stimuli as stimulus_services
 from studyserver.errors import InvalidInput, PayloadTooLarge
 from studyserver.request_limits import SafeJSONParser
@@ -43,23 +41,10 @@ class RegionField(serializers.Field):
     form the text "x0 y0 x1 y1" or JSON. Checked against the image by the service."""
 
     def to_internal_value(self, data):
-        if isinstance(data, str):
-            text = data.strip()
-            if text.startswith("{"):
-                try:
-                    return json.loads(text)
-                except ValueError:
-                    raise serializers.ValidationError("not valid JSON") from None
-            data = [part for part in re.split(r"[\s,;]+", text.strip("[]()")) if part]
-        if isinstance(data, dict):
-            return data
         try:
-            values = [float(v) for v in data]
-        except (TypeError, ValueError):
-            raise serializers.ValidationError('a box x0, y0, x1, y1 or {"boxes": [...], "polygons": [...]}') from None
-        if len(values) != 4 or any(v != v for v in values):
-            raise serializers.ValidationError('a box x0, y0, x1, y1 or {"boxes": [...], "polygons": [...]}')
-        return values
+            return region_parse(data)
+        except RegionInvalid as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
     def to_representation(self, value):
         return value

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotations.models import StudyShare, TaskKind
+from explain.model_catalogue import DEFAULT_MODEL
 from explain.study_config import explain_options
 from studyserver.api_errors import ErrorOutput
 from studyserver.authentication import token_expired, token_expires
@@ -94,7 +95,7 @@ class AuthTokenRevokeApi(ResearcherApi):
 
 
 class ExplainEntry(serializers.Serializer):
-    model = serializers.CharField(default="efficientnet_lite0", help_text="a model key, see /api/v1/explain/options/")
+    model = serializers.CharField(default=DEFAULT_MODEL, help_text="a model key, see /api/v1/explain/options/")
     method = serializers.CharField(help_text="a method key, see /api/v1/explain/options/")
     params = serializers.DictField(default=dict, help_text="method parameters; defaults fill the rest")
 
@@ -401,6 +402,7 @@ class ExplainOptionsApi(ResearcherApi):
     """The models and explanation methods (with their parameters and defaults) a study may use."""
 
     class Output(serializers.Serializer):
+        default_model = serializers.CharField(help_text="the model of an entry that names none")
         models = inline_serializer("ModelOption", {
             "key": serializers.CharField(), "description": serializers.CharField(),
             "unavailable": serializers.CharField(help_text="why this server cannot run the model (missing package or weights); empty when it can"),

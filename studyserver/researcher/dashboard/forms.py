@@ -3,13 +3,13 @@ with its labels CSV) and corrupted variants. They parse; the services (the REST 
 from __future__ import annotations
 
 import json
-import re
 
 from django import forms
 from django.utils.html import format_html
 
 from annotations.corruptions import CORRUPTIONS, SEVERITIES
 from annotations.models import StimulusRole, Study, TaskKind
+from annotations.regions import RegionInvalid, region_parse
 from annotations.task_params import TaskParamsInvalid, task_params_resolve
 from explain.study_config import DEFAULT_EXPLAIN_CONFIG, explain_options
 from studyserver.researcher.services.studies import EDITABLE
@@ -93,23 +93,12 @@ class ImageUploadForm(forms.Form):
         return fields
 
     def clean_known_region(self):
-        """"x0 y0 x1 y1" (commas allowed) or the JSON of {"boxes": [...], "polygons": [...]}; checked
-        against the image by the service."""
-        text = self.cleaned_data["known_region"].strip()
-        if not text:
-            return None
-        if text.startswith("{"):
-            try:
-                return json.loads(text)
-            except ValueError:
-                raise forms.ValidationError("not valid JSON") from None
+        """"x0 y0 x1 y1" (commas allowed) or the JSON of {"boxes": [...], "polygons": [...]}
+        (`annotations.regions.region_parse`); checked against the image by the service."""
         try:
-            values = [float(v) for v in re.split(r"[\s,;]+", text.strip("[]()")) if v]
-        except ValueError:
-            values = []
-        if len(values) != 4:
-            raise forms.ValidationError("four numbers x0 y0 x1 y1, or JSON with boxes and polygons")
-        return values
+            return region_parse(self.cleaned_data["known_region"])
+        except RegionInvalid as exc:
+            raise forms.ValidationError(str(exc)) from None
 
 
 class ZipUploadForm(forms.Form):

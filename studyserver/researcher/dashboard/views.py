@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from annotations.models import Study
+from explain.model_catalogue import DEFAULT_MODEL
 from studyserver.errors import DomainError, InvalidInput
 from studyserver.researcher import result_files as results
 from studyserver.researcher import selectors as researcher_selectors
@@ -135,6 +136,7 @@ def study_detail(request, slug: str):
         "tables": results.TABLES,
         "editable": study_services.editable_fields(study.status),
         "image_form": ImageUploadForm(), "zip_form": ZipUploadForm(), "variants_form": VariantsForm(),
+        "default_model": DEFAULT_MODEL,
     }
     return render(request, "researcher/study_detail.html", context)
 

@@ -257,11 +257,11 @@ def study_delete(*, study: Study, actor, confirm: str) -> dict[str, int]:
     images = set(study.stimuli.values_list("sha256", flat=True))
     pk, slug, title = study.pk, study.slug, study.title
     deleted, files = rows_delete([study])
-    jobs_deleted = explanation_jobs_prune(image_sha256s=images)
+    pruned = explanation_jobs_prune(image_sha256s=images)
     kept = ExplanationJob.objects.filter(image_sha256__in=images).count()
     details = {
-        "stimuli": len(stimulus_ids), "variants": variants, "files": files, "explanation_jobs_kept": kept,
-        "explanation_jobs_deleted": jobs_deleted, "rows": sum(deleted.values()) + jobs_deleted,
+        "stimuli": len(stimulus_ids), "variants": variants, "files": files + pruned["files"],
+        "explanation_jobs_kept": kept, "explanation_jobs_deleted": pruned["jobs"], "rows": sum(deleted.values()) + pruned["jobs"],
     }
     audit_record(action=AuditAction.STUDY_DELETED, actor=actor, study_id=pk, study_slug=slug,
                  target=f"study {slug} ({title}), a draft", details=details)

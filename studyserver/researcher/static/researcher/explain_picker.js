@@ -19,7 +19,7 @@
     return value;
   }
   function same(entry, model, method) {
-    return entry && typeof entry === "object" && (entry.model || "efficientnet_lite0") === model && entry.method === method;
+    return entry && typeof entry === "object" && (entry.model || choices.default_model) === model && entry.method === method;
   }
   function write(list) {
     area.value = list.length ? "[\n" + list.map(function (e) { return "  " + JSON.stringify(e); }).join(",\n") + "\n]" : "[]";
