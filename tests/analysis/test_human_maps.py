@@ -160,15 +160,15 @@ def test_an_excluded_participant_can_be_rebuilt_out_through_the_task(bubble_stud
 
 def test_folding_a_response_rasterises_only_that_response(bubble_study, monkeypatch):
     """The incremental path touches the new response only (O(pixels)), whatever n already is."""
-    import analysis.services.maps as maps_service
+    import analysis.selectors as maps_reads  # where a response becomes its participant map
 
     stimulus = bubble_study.stimuli.first()
     for seed in range(6):
         answer(new_participant(bubble_study), stimulus, bubble_payload(_clicks(50 + seed)))
     services.human_map_update(stimulus_id=stimulus.pk, task_kind="bubble")
     calls = []
-    real = maps_service.participant_map
-    monkeypatch.setattr(maps_service, "participant_map", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = maps_reads.participant_map
+    monkeypatch.setattr(maps_reads, "participant_map", lambda *a, **k: calls.append(1) or real(*a, **k))
     answer(new_participant(bubble_study), stimulus, bubble_payload(_clicks(99)))
     human_map = services.human_map_update(stimulus_id=stimulus.pk, task_kind="bubble")
     assert human_map.n_participants == 7 and len(calls) == 1

@@ -5,8 +5,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PURE = ["metrics", "normalisation", "rasterize", "aggregate", "recipes", "scoring", "reliability", "statistics", "reports",
-        "figures", "overlays", "dataset", "harmonization", "csv_cells"]
+PURE = ["metrics", "normalisation", "aggregate", "recipes", "scoring", "split_half", "statistics", "report_tables",
+        "figures", "overlays", "csv_cells"]
 
 
 def test_pure_analysis_modules_import_no_django():

@@ -15,7 +15,7 @@ from tests.annotations.test_participation import tiny_study
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE_DIRS = [ROOT / "studyserver" / "templates", ROOT / "annotations" / "templates", ROOT / "analysis" / "templates"]
+TEMPLATE_DIRS = [folder for app in ("studyserver", "annotations", "explain", "analysis") for folder in (ROOT / app).rglob("templates")]
 INLINE_HANDLER = re.compile(r"<[^>]+\son[a-z]+\s*=", re.IGNORECASE)
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", re.IGNORECASE)
 

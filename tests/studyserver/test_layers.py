@@ -45,7 +45,7 @@ def test_no_app_looks_models_up_by_name():
 @pytest.mark.slow
 def test_the_web_process_and_every_view_leave_torch_unloaded(tmp_path):
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'probe.sqlite3'}", "MEDIA_ROOT": str(tmp_path / "media"),
-           "DJANGO_SETTINGS_MODULE": "studyserver.settings.test", "PYTHONPATH": str(ROOT)}
+           "DJANGO_SETTINGS_MODULE": "studyserver.settings.test", "PYTHONPATH": str(ROOT), "ALLOWED_HOSTS": "localhost"}
     result = subprocess.run([sys.executable, str(ROOT / "tests" / "studyserver" / "web_probe.py")], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]

@@ -60,7 +60,7 @@ def main() -> None:
     values = {"slug": study.slug, "stimulus_id": stimulus.pk, "token": participant.token, "trial_id": trial.pk,
               "username": owner.username, "task_kind": "paint", "job_id": 1, "name": "summary", "fmt": "csv",
               "position": 0, "object_id": "1", "app_label": "annotations", "url": "x/", "content_type_id": 1, "id": 1}
-    client = Client()
+    client = Client(HTTP_HOST="localhost")
     client.force_login(owner)
     answers = {}
     for route in routes():

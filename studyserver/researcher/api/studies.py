@@ -16,6 +16,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from analysis import selectors as analysis_selectors
 from annotations.models import StudyShare, TaskKind
 from explain.model_catalogue import DEFAULT_MODEL
 from explain.study_config import explain_options
@@ -353,7 +354,7 @@ class StudyScoresApi(ResearcherApi):
     @extend_schema(responses={200: ScoreGroupOutput(many=True), **errors(404)})
     def get(self, request, slug: str):
         study = selectors.study_get(user=request.user, slug=slug)
-        return Response(ScoreGroupOutput(selectors.study_scores(study=study), many=True).data)
+        return Response(ScoreGroupOutput(analysis_selectors.study_scores(study=study), many=True).data)
 
 
 # --- sharing -------------------------------------------------------------------------------------

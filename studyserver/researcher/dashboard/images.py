@@ -10,7 +10,7 @@ from analysis import services
 from analysis.models import HumanMap
 from analysis.overlays import overlay_png, regions_png
 from annotations.models import Stimulus
-from studyserver.researcher import selectors as researcher_selectors
+from explain.selectors import stimulus_jobs
 from studyserver.researcher.dashboard.access import stimulus_or_404
 from studyserver.storage import array_load
 
@@ -32,7 +32,7 @@ def _human_mean(stimulus: Stimulus, task_kind: str):
 
 
 def _model_map(stimulus: Stimulus, job_id: int):
-    own = researcher_selectors.stimulus_jobs(study=stimulus.study, stimuli=[stimulus], done=True)[stimulus.pk]
+    own = stimulus_jobs(study=stimulus.study, stimuli=[stimulus], done=True)[stimulus.pk]
     job = next((job for job in own if job.pk == job_id), None)
     if job is None:
         raise Http404("no finished map")
