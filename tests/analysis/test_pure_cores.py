@@ -6,7 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PURE = ["metrics", "rasterize", "aggregate", "recipes", "scoring", "reliability", "statistics", "reports", "figures",
-        "overlays", "dataset", "harmonization"]
+        "overlays"]
 
 
 def test_pure_analysis_modules_import_no_django():
