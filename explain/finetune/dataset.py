@@ -107,9 +107,11 @@ class HumanMapDataset(Dataset):
         return [_facts(e) for e in self.entries]
 
     def fingerprint(self) -> str:
-        """Changes when any entry's image or map changes (sha256 of the entries, first 16 hex digits)."""
+        """Changes when any entry's image, map or label, the size or the normalisation changes (sha256,
+        first 16 hex digits)."""
         keys = [(e["stimulus_id"], e.get("image_sha256"), e.get("map_revision"), e["has_map"], e["class_index"]) for e in self.entries]
-        return hashlib.sha256(json.dumps([self.task_kind, list(self.size), keys]).encode()).hexdigest()[:16]
+        normalisation = [self.mean.flatten().tolist(), self.std.flatten().tolist()]
+        return hashlib.sha256(json.dumps([self.task_kind, list(self.size), normalisation, keys]).encode()).hexdigest()[:16]
 
     def image_tensor(self, entry: dict) -> torch.Tensor:
         with Image.open(self.root / entry["image"]) as image:

@@ -37,12 +37,14 @@ class _GroupedConv2d(torch.autograd.Function):
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         stride, padding, dilation, groups, has_bias = ctx.conf
+        # under autocast the forward ran in a lower precision than the saved tensors: match the gradient's
+        x, weight = x.to(grad.dtype), weight.to(grad.dtype)
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
             extra = [x.shape[2 + i] - ((grad.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * (weight.shape[2 + i] - 1) + 1)
                      for i in range(2)]
             grad_x = F.conv_transpose2d(grad, weight, None, stride, padding, tuple(extra), groups, dilation)
-        if ctx.needs_input_grad[1] and _engine_needs(weight):
+        if ctx.needs_input_grad[1] and _engine_needs(ctx.saved_tensors[1]):
             grad_w = torch.nn.grad.conv2d_weight(x, weight.shape, grad, stride, padding, dilation, groups)
         if has_bias and ctx.needs_input_grad[2]:
             grad_b = grad.sum(dim=(0, 2, 3))
@@ -76,7 +78,7 @@ def _affine_forward(self: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> t
     if self.weight is not None:
         scale, shift = scale * self.weight, shift * self.weight + self.bias
     shape = (1, -1) + (1,) * (x.dim() - 2)
-    return x * scale.view(shape) + shift.view(shape)
+    return x * scale.view(shape).to(x.dtype) + shift.view(shape).to(x.dtype)
 
 
 def double_backward_prepared(net: nn.Module) -> dict[str, int]:

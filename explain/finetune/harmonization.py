@@ -7,13 +7,16 @@ human map h, per image: z-score each over H x W (population std as TensorFlow's 
 error on a 5-level Gaussian pyramid (binomial kernel [1,4,6,4,1]/16, stride 2, TensorFlow's SAME
 padding), each level's mean, summed over levels (the authors' code takes the mean of the five, i.e.
 1/5 of this: `level_reduction="mean"`); a per-sample weight zeroes images without a human map (the
-weighted mean over the batch divides by the batch size, as the authors do).
+weighted mean over the batch divides by the batch size, as the authors do). `harmonization_loss`
+keeps the L2 term for completeness; the trainer (`training.py`) leaves it out and uses AdamW's
+decoupled weight decay instead (one of the two, not both; docs/finetune.md says why).
 
 Scale of H: both maps are in z-score units and h is rescaled to max(s), so H grows with the square
-of the saliency's peak z-score: a spiky saliency (peak z 30-50 on 224 x 224) against a smooth human
-map gives H of a few hundred while the cross-entropy is ~2. That is the definition, not a bug; lambda
-multiplies H as defined here (sum over 5 levels), so lambda = 1 here is lambda = 5 in the authors'
-convention. The trainer reports H and CE separately per step.
+of the saliency's peak z-score. On EfficientNet-Lite0 with two photos (224 px) and a smooth
+Gaussian human map, H was 41 while the cross-entropy was 1.3 (the saliency's peak z-scores 10 and
+13); a saliency peaking at z 30 would give about 9 times that. That is the definition, not a bug;
+lambda multiplies H as defined here (sum over 5 levels), so lambda = 1 here is lambda = 5 in the
+authors' convention. The trainer reports H and CE separately per step.
 
 The saliency target: a labelled image uses its label. An unlabelled one (label -1) uses the model's
 own predicted class (argmax of the same forward pass, no gradient through the choice) and never

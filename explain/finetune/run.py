@@ -37,7 +37,7 @@ from .dataset import IMAGENET_MEAN, IMAGENET_STD, HumanMapDataset
 from .evaluation import MAPS, METRICS, evaluate
 from .params import FinetuneParams
 from .split import split_by_source
-from .training import Progress, batch_size_for, train_run
+from .training import CheckpointMismatch, Progress, batch_size_for, train_run
 
 RESULT_FORMAT = 1
 CEILING_MIN = 0.05  # a ceiling below this makes "score / ceiling" noise: reported as None, with the reason
@@ -89,24 +89,13 @@ def finetune_run(data, model_factory: Callable[[], nn.Module], params: FinetuneP
     identity = {"format": RESULT_FORMAT, "params": params.as_dict(), "data": data.fingerprint(),
                 "base_weights": weights_hash(base), "train": [facts[i]["stimulus_id"] for i in train]}
     fingerprint = run_fingerprint(identity)
-    trained = run_fingerprint(identity, ("workers", "bootstrap_resamples"))
     stored = _stored_result(out, fingerprint)
     if stored is not None:
         return stored
-    out.mkdir(parents=True, exist_ok=True)
-    _json_write(out / "run.json", {**identity, "fingerprint": fingerprint})
+    trained = _claim(out, identity, fingerprint)
     size = batch_size_for(params, device)
-    steps_total = 2 * params.epochs * -(-len(train) // size)
-    nets, histories = {"base": base.to(device).eval()}, {}
-    for position, (name, weight) in enumerate((("control", 0.0), ("aligned", params.alignment_weight))):
-        net = copy.deepcopy(base).to(device)
-        for parameter in net.parameters():
-            parameter.requires_grad_(True)
-        histories[name] = train_run(net, data, train, params, alignment_weight=weight, run_dir=out / name,
-                                    fingerprint=f"{trained}-{name}", device=device, name=name, progress=progress,
-                                    steps_before=position * steps_total // 2, steps_total=steps_total)
-        torch.save(net.state_dict(), out / name / "model.pt")
-        nets[name] = net
+    nets = {"base": base.to(device).eval()}
+    histories = _train_both(nets, data, train, params, out, trained, device, progress)
     scores = {}
     for name, net in nets.items():
         def tick(done, name=name):
@@ -120,6 +109,42 @@ def finetune_run(data, model_factory: Callable[[], nn.Module], params: FinetuneP
                              "held_out_sources": len({facts[i]["source_id"] for i in held_out})}})
     _json_write(out / "result.json", result)
     return result
+
+
+def _claim(out: Path, identity: dict, fingerprint: str) -> str:
+    """Write out/run.json for this run and return its training fingerprint; CheckpointMismatch,
+    naming what differs, when out holds another run's training (its files are left as they are)."""
+    trained = run_fingerprint(identity, ("workers", "bootstrap_resamples"))
+    path = out / "run.json"
+    if path.exists():
+        previous = json.loads(path.read_text())
+        if previous.get("trained_fingerprint") != trained:
+            differs = sorted(k for k in ("data", "base_weights", "train") if previous.get(k) != identity[k])
+            differs += sorted(k for k, v in identity["params"].items() if (previous.get("params") or {}).get(k) != v)
+            raise CheckpointMismatch(f"{out} holds another run (it differs in {', '.join(differs) or 'its format'}); "
+                                     "use another out dir or remove it")
+    out.mkdir(parents=True, exist_ok=True)
+    _json_write(path, {**identity, "fingerprint": fingerprint, "trained_fingerprint": trained})
+    return trained
+
+
+def _train_both(nets: dict[str, nn.Module], data, train: list[int], params: FinetuneParams, out: Path, trained: str,
+                device: torch.device, progress: Progress | None) -> dict[str, list[dict]]:
+    """Add to `nets` "control" and "aligned": copies of nets["base"] trained on data[train] with
+    alignment weight 0 and params.alignment_weight (final state dicts saved as out/<name>/model.pt);
+    returns their histories."""
+    steps_total = 2 * params.epochs * -(-len(train) // batch_size_for(params, device))
+    histories = {}
+    for position, (name, weight) in enumerate((("control", 0.0), ("aligned", params.alignment_weight))):
+        net = copy.deepcopy(nets["base"]).to(device)
+        for parameter in net.parameters():
+            parameter.requires_grad_(True)
+        histories[name] = train_run(net, data, train, params, alignment_weight=weight, run_dir=out / name,
+                                    fingerprint=f"{trained}-{name}", device=device, name=name, progress=progress,
+                                    steps_before=position * steps_total // 2, steps_total=steps_total)
+        torch.save(net.state_dict(), out / name / "model.pt")
+        nets[name] = net
+    return histories
 
 
 def headline(result: dict) -> dict:

@@ -57,6 +57,12 @@ def batch_size_for(params: FinetuneParams, device: torch.device) -> int:
     return CUDA_BATCH if device.type == "cuda" else CPU_BATCH
 
 
+def _cuda_index(device: torch.device) -> list[int]:
+    if device.type != "cuda":
+        return []
+    return [device.index if device.index is not None else torch.cuda.current_device()]
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     """The seed of epoch `epoch` (0-based) of a run seeded `seed`: the same for the control."""
     return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1)[0])
@@ -145,7 +151,7 @@ def train_run(net: nn.Module, data: Dataset, indices: list[int], params: Finetun
     for epoch in range(done, params.epochs):
         started = time.perf_counter()
         sums = {"loss": 0.0, "cross_entropy": 0.0, "alignment": 0.0}
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        with torch.random.fork_rng(devices=_cuda_index(device)):
             torch.manual_seed(epoch_seed(params.seed, epoch))
             order = torch.randperm(len(indices), generator=torch.Generator().manual_seed(epoch_seed(params.seed, epoch)))
             loader = DataLoader(data, batch_size=size, sampler=[indices[i] for i in order.tolist()],

@@ -55,7 +55,6 @@ def test_prepared_and_plain_give_the_same_logits_saliency_and_weight_gradients(b
     assert set(prepared.state_dict()) == set(plain.state_dict())
 
 
-@pytest.mark.slow  # PyTorch's own depthwise double backward: thousands of per-group convolutions (~15 s here)
 def test_efficientnet_prepared_matches_pytorchs_double_backward():
     from explain.zoo import model_trainable
 
@@ -76,3 +75,24 @@ def test_efficientnet_prepared_matches_pytorchs_double_backward():
                  "features.net._conv_stem.weight", "features.net._fc.weight"):
         a, b = ours[2][name].ravel(), theirs[2][name].ravel()
         assert torch.corrcoef(torch.stack([a, b]))[0, 1] > 0.999 and torch.allclose(a.norm(), b.norm(), rtol=1e-2), name
+
+
+def test_prepared_passes_run_under_bfloat16_autocast():
+    """The trainer runs CUDA passes under bfloat16 autocast; the prepared backward casts to the
+    gradient's precision (checked with the CPU's autocast, same rules)."""
+    plain = _depthwise_net()
+    prepared = copy.deepcopy(plain)
+    double_backward_prepared(prepared)
+    g = torch.Generator().manual_seed(3)
+    images, labels, human = torch.randn(2, 3, 20, 20, generator=g), torch.tensor([1, 2]), torch.rand(2, 20, 20, generator=g)
+    grads = []
+    for net in (prepared, plain):
+        train_mode(net, "frozen")
+        with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+            logits, saliency, usable = input_gradient_saliency(net, images, labels)
+        loss = alignment_term(saliency.float(), human, usable.float()) + logits.float().logsumexp(1).mean()
+        net.zero_grad(set_to_none=True)
+        loss.backward()
+        grads.append(torch.cat([p.grad.float().ravel() for p in net.parameters()]))
+    assert grads[0].dtype == torch.float32 and torch.isfinite(grads[0]).all()
+    assert torch.corrcoef(torch.stack(grads))[0, 1] > 0.95

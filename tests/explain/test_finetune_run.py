@@ -75,12 +75,18 @@ def test_a_finished_run_is_returned_and_another_runs_checkpoints_are_refused(tmp
     events = []
     assert finetune_run(data, lambda: digits_net(2), params, out_dir=tmp_path, device="cpu", progress=events.append) == first
     assert events == []  # nothing trained or measured again
-    with pytest.raises(CheckpointMismatch, match="another run"):
+    files = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    with pytest.raises(CheckpointMismatch, match="another run.*differs in learning_rate"):
         finetune_run(data, lambda: digits_net(2), {**params, "learning_rate": 1e-2}, out_dir=tmp_path, device="cpu")
-    with pytest.raises(CheckpointMismatch):
+    with pytest.raises(CheckpointMismatch, match="differs in base_weights"):
         finetune_run(data, lambda: digits_net(3), params, out_dir=tmp_path, device="cpu")
-    assert _same(_weights(tmp_path / "aligned" / "model.pt"), _weights(tmp_path / "aligned" / "model.pt"))
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == files  # nothing overwritten
     assert json.loads((tmp_path / "result.json").read_text()) == first
+    # only the bootstrap differs: the trained models are reused, the measurement is redone
+    events = []
+    other = finetune_run(data, lambda: digits_net(2), {**params, "bootstrap_resamples": 300}, out_dir=tmp_path, device="cpu",
+                         progress=events.append)
+    assert {e["stage"] for e in events} == {"evaluate"} and other["models"] == first["models"]
 
 
 @pytest.mark.parametrize("bad,match", [({"loss": "mse"}, "loss must be"), ({"epochs": 0}, "epochs"), ({"lr": 1}, "unknown"),
