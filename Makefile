@@ -39,10 +39,12 @@ demo: setup
 	$(PY) manage.py demo $(DEMO_ARGS)
 
 test: setup services browser
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 bench: setup
 	$(PY) bench/explain.py

@@ -32,12 +32,15 @@ class _EfficientNetHead(nn.Module):
         return self.fc(self.dropout(self.pool(a).flatten(1)))
 
 
-def efficientnet_lite0_build(weights: Path) -> SplitNet:
+def efficientnet_lite0_build(weights: Path, *, simplified: bool = True) -> SplitNet:
+    """simplified: BatchNorm folded and paddings inlined, for inference (the explanation path); False
+    keeps the network as it was trained (fine-tuning needs its BatchNorm)."""
     from efficientnet_lite_pytorch import EfficientNet
 
     net = EfficientNet.from_name("efficientnet-lite0")
     net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    efficientnet_simplified(net)  # BatchNorm folded, paddings inlined: same logits, ~20% faster passes
+    if simplified:  # BatchNorm folded, paddings inlined: same logits, ~20% faster passes
+        efficientnet_simplified(net)
     features = _EfficientNetFeatures(net)
     head = _EfficientNetHead(net)
     # The head shares parameters with `net`; keep one owner so .to(device) moves each tensor once.

@@ -56,14 +56,14 @@ def device_pick() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def network_build(spec: ModelSpec) -> nn.Module:
+def network_build(spec: ModelSpec, *, for_training: bool = False) -> nn.Module:
     """A fresh network for the spec, on the CPU, with its weights loaded (ModelUnavailable names what
-    is missing)."""
+    is missing). for_training: as it was trained (EfficientNet-Lite0's BatchNorm not folded)."""
     path = spec.weights_path()  # first: names the missing package or file
     if spec.source == "efficientnet_lite0":
         from .efficientnet_lite0 import efficientnet_lite0_build
 
-        return efficientnet_lite0_build(path)
+        return efficientnet_lite0_build(path, simplified=not for_training)
     if spec.source == "torchvision":
         from .torchvision_models import torchvision_build
 
@@ -111,3 +111,17 @@ def model_load(key: str, device: torch.device | None = None) -> ZooModel:
         )
         _cache[(key, str(device))] = model
         return model
+
+
+def model_trainable(key: str, device: torch.device | None = None) -> ZooModel:
+    """A fresh copy of the model to train: built anew from its weights file (never the cached
+    explanation model, which stays as it was), with BatchNorm kept (not folded), every parameter
+    requiring grad, in train mode, on `device` (default the CPU). Same input size, normalisation,
+    class names and weights hash as `model_load(key)`; `features`/`head` as there, so Grad-CAM runs on it."""
+    spec = model_spec_get(key)
+    device = device or torch.device("cpu")
+    net = network_build(spec, for_training=True).train().to(device)
+    for parameter in net.parameters():
+        parameter.requires_grad_(True)
+    return ZooModel(key=key, net=net, input_size=spec.input_size, mean=spec.mean, std=spec.std,
+                    class_names=tuple(spec.class_names()), weights_hash=model_weights_hash(key), device=device)

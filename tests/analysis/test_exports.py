@@ -9,8 +9,8 @@ from django.core.management import CommandError, call_command
 from PIL import Image
 
 from analysis import services
-from analysis.dataset import HumanMapDataset
 from analysis.models import HumanMap
+from explain.finetune.dataset import HumanMapDataset
 
 pytestmark = pytest.mark.django_db
 

@@ -14,11 +14,11 @@ import uuid
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studyserver.settings.test")
 
-from studyserver.wsgi import application  # noqa: E402,F401  (what gunicorn loads)
-
 from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.urls import URLResolver, get_resolver  # noqa: E402
+
+from studyserver.wsgi import application  # noqa: E402,F401  (what gunicorn loads)
 
 FORBIDDEN = ("torch", "captum", "saliency", "lime")
 
