@@ -90,14 +90,16 @@ def saturation_estimate(maps: Sequence[np.ndarray] | np.ndarray, response_ids: S
     if n < 2:
         return SaturationEstimate(key, n, ids, metric, splits, seed, NAN, NAN, NAN, ())
     stack = np.stack([np.asarray(maps[i], dtype=np.float64) for i in order])
+    total = stack.sum(axis=0)
     rng = np.random.default_rng(seed)
     half = n // 2
     k = n / half
     r_halves, values = [], []
     for _ in range(splits):
         perm = rng.permutation(n)
-        mean_a = stack[np.sort(perm[:half])].sum(axis=0) / half
-        mean_b = stack[np.sort(perm[half: 2 * half])].sum(axis=0) / half
+        sum_a = stack[np.sort(perm[:half])].sum(axis=0)
+        sum_b = total - sum_a - (stack[perm[-1]] if n % 2 else 0.0)  # the rest, less the one sitting out
+        mean_a, mean_b = sum_a / half, sum_b / half
         r = METRICS[metric](mean_a, mean_b)
         r_halves.append(r)
         values.append(spearman_brown(r, k))
