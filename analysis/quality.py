@@ -22,7 +22,9 @@ Flag (`quality_flags`, rules from `quality_rules_clean`): a signal flags a parti
 beyond its Tukey fence among all participants with that signal, Q1 - k x IQR on the low side (Q3 + k x
 IQR on the high side), k = ``iqr_multiplier`` (3 by default, BubbleView's rule), on a log scale for
 the ratio signals, or beyond an absolute ``min`` / ``max`` the study set. A flag asks for review unless
-the study's ``action`` is "exclude". Robust z-scores, (x - median) / (1.4826 x MAD), come with it.
+the study's ``action`` is "exclude". Robust z-scores, (x - median) / (1.4826 x MAD), come with it,
+and their combined shortfall (the sum of the below-median parts over the fenced signals) is fenced
+the same way, which catches a participant somewhat low on several signals at once.
 """
 from __future__ import annotations
 
