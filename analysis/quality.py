@@ -16,7 +16,8 @@ participant (docs/quality.md has the definitions in full):
 - marks (strokes, clicks or samples), painted (paint: the final mask's area fraction), touched (the
   fraction of the image the brush passed over or the bubbles / window revealed): medians over trials.
 - identical: the fraction of their trials whose geometry (`answer_digest`) repeats another of theirs.
-- catch: catch trials passed / answered.
+- catch: catch trials passed / answered; catch_score: the mean of their scores (paint IoU with the
+  known region, or the fraction of points inside it).
 
 Flag (`quality_flags`, rules from `quality_rules_clean`): a signal flags a participant when it lies
 beyond its Tukey fence among all participants with that signal, Q1 - k x IQR on the low side (Q3 + k x
@@ -39,7 +40,8 @@ import numpy as np
 from .rasterize import paint_mask
 
 NAN = float("nan")
-SIGNALS = ("agreement", "agreement_pcc", "specificity", "time", "marks", "painted", "touched", "identical", "catch")
+SIGNALS = ("agreement", "agreement_pcc", "specificity", "time", "marks", "painted", "touched", "identical", "catch",
+           "catch_score")
 LOG_SIGNALS = frozenset({"time", "marks", "painted", "touched"})  # ratios and sizes: fenced on a log scale
 FENCES = ("low", "high", "both")
 MAD_TO_SD = 1.4826  # MAD x this = the standard deviation of a normal distribution
@@ -67,7 +69,8 @@ class TrialEvidence:
     stimulus_sum: H x W float64 running sum of the included participants' maps of the stimulus, and
     stimulus_n their number; includes_own: whether that sum holds this map (False once the participant
     is excluded). duration_ms, marks, painted_fraction, touched_fraction, digest: `answer_summary`.
-    catch_passed: the verdict on a catch trial (its map is then not needed), None on main trials.
+    catch_passed: the verdict on a catch trial (its map is then not needed), None on main trials;
+    catch_score: that trial's score (None when unknown).
     """
 
     participant_id: Hashable
@@ -82,6 +85,7 @@ class TrialEvidence:
     touched_fraction: float | None = None
     digest: str | None = None
     catch_passed: bool | None = None
+    catch_score: float | None = None
 
 
 def answer_digest(kind: str, payload: dict) -> str:
@@ -174,6 +178,7 @@ class ParticipantSignals:
     identical: float
     catch_passed: int
     catch_answered: int
+    catch_score: float
 
 
 def _median(values) -> float:
@@ -214,6 +219,7 @@ def participant_signals(trials: Sequence[TrialEvidence]) -> ParticipantSignals:
         identical=repeats / len(digests) if digests else NAN,
         catch_passed=sum(1 for t in catch if t.catch_passed),
         catch_answered=len(catch),
+        catch_score=_mean(t.catch_score for t in catch),
     )
 
 
@@ -242,6 +248,7 @@ def study_signals(raw: Mapping[Hashable, ParticipantSignals]) -> dict[Hashable, 
             "touched": s.touched,
             "identical": s.identical,
             "catch": s.catch_passed / s.catch_answered if s.catch_answered else NAN,
+            "catch_score": s.catch_score,
         }
     return out
 

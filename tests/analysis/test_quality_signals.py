@@ -115,14 +115,15 @@ def test_specificity_with_maps_of_different_sizes_equals_the_pairwise_definition
 
 
 def test_effort_identical_answers_and_catch_trials():
-    def trial(p, i, duration, marks=5, touched=0.05, digest=None, catch=None):
+    def trial(p, i, duration, marks=5, touched=0.05, digest=None, catch=None, score=None):
         m = _blob((10.0 + i, 12.0))
         return TrialEvidence(p, i, None if catch is not None else m, m * 3, 3, True, duration, marks, None, touched,
-                             digest or f"{p}-{i}", catch)
+                             digest or f"{p}-{i}", catch, score)
 
     trials = [trial("a", i, 4000.0 + 1000 * i) for i in range(4)]  # a: 4000..7000 ms
     trials += [trial("b", i, 1000.0, marks=1, touched=0.01, digest="same") for i in range(4)]
-    trials += [trial("a", 90, 3000.0, catch=True), trial("a", 91, 3000.0, catch=False), trial("b", 92, 900.0, catch=True)]
+    trials += [trial("a", 90, 3000.0, catch=True, score=0.8), trial("a", 91, 3000.0, catch=False, score=0.2),
+               trial("b", 92, 900.0, catch=True)]
     signals = quality_signals(trials)
     study_median = np.median([4000.0, 5000.0, 6000.0, 7000.0, 1000.0, 1000.0, 1000.0, 1000.0])
     assert signals["a"]["time"] == pytest.approx(5500.0 / study_median)
@@ -130,6 +131,7 @@ def test_effort_identical_answers_and_catch_trials():
     assert signals["a"]["marks"] == 5 and signals["b"]["marks"] == 1 and signals["b"]["touched"] == 0.01
     assert signals["a"]["identical"] == 0.0 and signals["b"]["identical"] == 1.0
     assert signals["a"]["catch"] == 0.5 and signals["b"]["catch"] == 1.0
+    assert signals["a"]["catch_score"] == pytest.approx(0.5) and math.isnan(signals["b"]["catch_score"])
 
 
 def test_answer_summary_and_digest():
