@@ -103,9 +103,9 @@ class ImageIndex:
             if found_stimuli:
                 return None, f"{name!r} names {len(found_stimuli)} stimuli of the study: " + ", ".join(
                     sorted(s.name for s in found_stimuli))
-        where = "in the import or the study" if self._stimuli else "in the import (and the study has no stimuli yet)"
-        return None, f"unknown image {name!r}: no image {where} has this name" + (
-            " or sha256" if self._stimuli else "")
+        if self._stimuli:
+            return None, f"unknown image {name!r}: no image of the import and no stimulus of the study has this name or sha256"
+        return None, f"unknown image {name!r}: no image of the import has this name, and the study has no stimuli"
 
     def images(self) -> list[ImportedImage]:
         """The import's images, then the study stimuli the data named (each once)."""

@@ -58,7 +58,8 @@ def _checked(images: list[ImportedImage], index: ImageIndex, options: ImportOpti
         problems.add(None, None, "participant", f"{len(participants)} participants; the limit is {limits.max_participants}")
     if not any(image.fixations for image in images):
         return None
-    sigma_problem(options, problems, next(i.name for i in images if i.fixations))
+    if options.format != "fixations-csv":  # a CSV's missing sigma was named before reading it
+        sigma_problem(options, problems, next(i.name for i in images if i.fixations))
     if options.sigma_px is None and options.sigma_deg is None:
         return None
     try:

@@ -173,8 +173,9 @@ def test_missing_columns_and_options_are_named(tmp_path):
     with pytest.raises(ImportProblems) as excinfo:
         read_import(tmp_path / "f.csv", "fixations-csv", {"sigma_deg": 1, "maps_normalise": "sum", "outside": "x"})
     assert sorted(p["field"] for p in excinfo.value.problems) == ["maps_normalise", "outside", "sigma_deg"]
-    with pytest.raises(ImportProblems, match="fixations need the Gaussian's sigma"):
+    with pytest.raises(ImportProblems, match="fixations need the Gaussian's sigma") as excinfo:
         read_import(write_csv_import(tmp_path / "ok", ROWS), "fixations-csv", {})
+    assert excinfo.value.total == 1
     with pytest.raises(ImportProblems, match="unknown format"):
         read_import(tmp_path, "eyelink", {})
 

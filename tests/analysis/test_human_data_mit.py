@@ -84,6 +84,13 @@ def test_a_density_only_layout_is_the_human_map_with_no_ceiling(tmp_path):
         maps.stack()
 
 
+def test_observer_fixations_need_a_sigma_but_maps_alone_do_not(tmp_path):
+    with pytest.raises(ImportProblems) as excinfo:
+        read_import(write_mit_import(tmp_path, ROWS), "mit", {})
+    assert [(p["file"], p["field"]) for p in excinfo.value.problems] == [("options", "sigma_px")]
+    assert "ALLSTIMULI/beach.png holds fixations" in excinfo.value.problems[0]["problem"]
+
+
 def test_raw_mit1003_eye_data_is_refused_with_the_reason(tmp_path):
     root = write_mit_import(tmp_path, ROWS, maps=False)
     raw = {"street": {"DATA": {"eyeData": np.random.default_rng(0).random((500, 2)) * 30}}}
