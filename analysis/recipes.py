@@ -35,6 +35,7 @@ POINTS_FIELD = {"bubble": "clicks", "mouse": "samples"}
 FIXATION_KINDS = frozenset(POINTS_FIELD)
 IMPORTED_FIXATIONS = "fixations"  # the task kind and points field of imported fixations
 WEIGHTINGS = ("none", "duration")
+SIGMA_PX_RANGE = (0.5, 2000.0)
 SIGMA_DEG_RANGE = (0.01, 30.0)
 # Points per pass when summing Gaussians (memory: CHUNK_POINTS x (H + W) float64 a pass).
 CHUNK_POINTS = 1024
@@ -84,7 +85,7 @@ def recipe_clean(task_kind: str, recipe: dict) -> dict:
     return {"kind": kind, "points": POINTS_FIELD[task_kind], keys[0]: float(sigma), "version": RECIPE_VERSION}
 
 
-def _sigma_bad(value) -> bool:
+def _not_a_number(value) -> bool:
     return isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value)
 
 
@@ -95,8 +96,8 @@ def _fixations_recipe_clean(recipe: dict) -> dict:
     keys = [k for k in ("sigma_px", "sigma_deg") if recipe.get(k) is not None]
     if len(keys) != 1:
         raise RecipeInvalid("give exactly one of sigma_px (stimulus px) or sigma_deg (degrees of visual angle)")
-    sigma, (lo, hi) = recipe[keys[0]], (0.5, 2000) if keys[0] == "sigma_px" else SIGMA_DEG_RANGE
-    if _sigma_bad(sigma) or not lo <= sigma <= hi:
+    sigma, (lo, hi) = recipe[keys[0]], SIGMA_PX_RANGE if keys[0] == "sigma_px" else SIGMA_DEG_RANGE
+    if _not_a_number(sigma) or not lo <= sigma <= hi:
         raise RecipeInvalid(f"{keys[0]} must be a number between {lo:g} and {hi:g}, got {sigma!r}")
     weighting = recipe.get("weighting", "none")
     if weighting not in WEIGHTINGS:
@@ -111,7 +112,7 @@ def sigma_px(recipe: dict, payload: dict, width: int) -> float:
         return float(recipe["sigma_px"])
     if recipe.get("sigma_deg") is not None:
         per_degree = payload.get("px_per_degree")
-        if _sigma_bad(per_degree) or not per_degree > 0:
+        if _not_a_number(per_degree) or not per_degree > 0:
             raise RecipeInvalid("a sigma in degrees needs the viewing geometry, and this data has none "
                                 "(no px_per_degree): give sigma_px instead")
         return float(recipe["sigma_deg"]) * float(per_degree)
@@ -156,7 +157,7 @@ def _weights(points, recipe: dict) -> np.ndarray | None:
     if recipe.get("weighting", "none") != "duration":
         return None
     durations = [p[3] if len(p) > 3 else None for p in points]
-    if any(d is None or _sigma_bad(d) or not d > 0 for d in durations):
+    if any(d is None or _not_a_number(d) or not d > 0 for d in durations):
         raise RecipeInvalid("duration weighting needs every fixation's duration (a number > 0 ms)")
     return np.asarray(durations, dtype=np.float64)
 
@@ -176,8 +177,7 @@ def gaussian_density(points, height: int, width: int, sigma: float, *, weights: 
         gy = np.exp(-((ys[None, :] - chunk[:, 1:2]) ** 2) / (2 * sigma * sigma))
         if weights is not None:
             gy = gy * weights[start:start + CHUNK_POINTS, None]
-        part = gy.T @ gx
-        total = part if start == 0 else total + part
+        total += gy.T @ gx
     norm = total.sum()
     return total / norm if norm > 0 else total
 

@@ -14,7 +14,7 @@ names to the file's own, e.g. {"x": "CURRENT_FIX_X"}):
   image width / displayed width); with image coordinates image_width alone may give the displayed
   size, which sigma_deg needs when the image was not shown at its own size. The displayed size must
   keep the image's aspect ratio (within 1%) and stay the same for a participant's rows on an image.
-Limits: `ImportLimits.max_rows` fixations, `max_line_chars` per line (Python's csv module also
+Limits: `ImportLimits.max_rows` rows, `max_line_chars` per line (Python's csv module also
 refuses a cell over 131,072 characters); a file that is not UTF-8 stops at the bad line.
 """
 from __future__ import annotations
@@ -145,6 +145,8 @@ class _CsvFile:
 
     def row(self, cells: list[str], line: int) -> bool:
         """Read one data row into the table; False when reading must stop."""
+        if not self.table.admit(self.name, line):
+            return False
         participant = self._cell(cells, "participant") or ""
         if not participant or len(participant) > MAX_PARTICIPANT_CHARS:
             self.problems.add(self.name, line, "participant",
@@ -167,7 +169,7 @@ class _CsvFile:
 
     def finish(self) -> None:
         for entry in self.unknown.values():
-            rows = f" ({entry.rows} rows name it)" if entry.rows > 1 else ""
+            rows = f" (in {entry.rows} rows, the first shown)" if entry.rows > 1 else ""
             self.problems.add(self.name, entry.first_row, "image", entry.reason + rows)
 
 
@@ -192,7 +194,8 @@ def csv_read(name: str, handle, options: ImportOptions, index, table: FixationTa
             if any(c.strip() for c in cells) and not reader_file.row(cells, line):
                 break
     except UnicodeDecodeError:
-        problems.add(name, line + 1, None, "the file is not UTF-8 text from this line on (nothing after it was read)")
+        problems.add(name, line + 1, None, "the file is not UTF-8 text (the bad bytes are at or a few lines after this "
+                     "line; nothing from here on was read)")
     except _LineTooLong:
         problems.add(name, line + 1, None, f"a line is over {limits.max_line_chars} characters (nothing after it was read)")
     except csv.Error as exc:

@@ -4,7 +4,7 @@ on each image (`Fixations`). Shared by every format that carries fixations.
 Rules applied to every row: the coordinates are finite and inside the image, x in [0, width) and
 y in [0, height) in image px (outside: a problem, or with the option outside="drop" the fixation
 is dropped and counted); with duration weighting every fixation needs its duration. Bounded work:
-at most `max_rows` fixations in all (reading stops there), `max_participants` participants and
+at most `max_rows` rows read in all, valid or not (reading stops there), `max_participants` participants and
 `max_fixations_per_map` fixations of one participant on one image. Memory: about 60 bytes a row.
 """
 from __future__ import annotations
@@ -32,6 +32,7 @@ class FixationTable:
         self._rows = array("q")
         self._floats = {k: array("d") for k in ("x", "y", "start", "duration", "ppd")}
         self.full = False
+        self.seen = 0
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -42,23 +43,36 @@ class FixationTable:
             values.append(value)
         return ids[key]
 
-    def add(self, image: ImportedImage, participant: str, x: float, y: float, start: float, duration: float,
-            ppd: float | None, source: str, row: int | None) -> bool:
-        """Record one fixation (start, duration: NaN when not given); False once reading must stop."""
+    def admit(self, source: str, row: int | None) -> bool:
+        """Count one row read (CSV data row or .mat fixation, valid or not); False, with a problem
+        once, when `max_rows` rows were read already: reading stops there."""
         if self.full:
             return False
-        if len(self._rows) >= self.limits.max_rows:
-            self.problems.add(source, row, None, f"more than {self.limits.max_rows} fixations; that is the limit "
-                              "(nothing after this row was read)")
+        if self.seen >= self.limits.max_rows:
+            self.problems.add(source, row, None, f"more than {self.limits.max_rows} fixation rows; that is the limit "
+                              "(nothing from this row on was read)")
             self.full = True
             return False
+        self.seen += 1
+        return True
+
+    def _outside(self, image: ImportedImage, x: float, y: float, source: str, row: int | None) -> None:
+        if self.options.outside == "drop":
+            image.dropped += 1
+            return
+        x_bad = not (math.isfinite(x) and 0 <= x < image.width)
+        if not (math.isfinite(x) and math.isfinite(y)):
+            problem = f"the fixation's coordinates ({x:g}, {y:g}) are not finite numbers"
+        else:
+            problem = (f"the fixation ({x:g}, {y:g}) is outside the image {image.name} ({image.width}x{image.height} "
+                       f"px: x in [0, {image.width}), y in [0, {image.height}))")
+        self.problems.add(source, row, "x" if x_bad else "y", problem)
+
+    def add(self, image: ImportedImage, participant: str, x: float, y: float, start: float, duration: float,
+            ppd: float | None, source: str, row: int | None) -> bool:
+        """Record one admitted fixation (start, duration: NaN when not given); False once reading must stop."""
         if not (math.isfinite(x) and math.isfinite(y) and 0 <= x < image.width and 0 <= y < image.height):
-            if self.options.outside == "drop":
-                image.dropped += 1
-                return True
-            self.problems.add(source, row, "x" if not (math.isfinite(x) and 0 <= x < image.width) else "y",
-                              f"the fixation ({x:g}, {y:g}) is outside the image {image.name} ({image.width}x"
-                              f"{image.height} px: x in [0, {image.width}), y in [0, {image.height}))")
+            self._outside(image, x, y, source, row)
             return True
         if self.options.weighting == "duration" and math.isnan(duration):
             self.problems.add(source, row, "duration_ms", "duration weighting needs every fixation's duration")

@@ -107,6 +107,10 @@ class _MitReader:
 
     def _observer(self, name: str, observer: str, image: ImportedImage) -> bool:
         """Read one observer's fixations into the table; False once reading must stop."""
+        if self.files.size(name) > self.limits.max_map_bytes:
+            self.problems.add(name, None, None, f"the file is {self.files.size(name)} bytes; the limit is "
+                              f"{self.limits.max_map_bytes}")
+            return True
         try:
             variables = mat_load(self.files.read(name))
         except MapUnreadable as exc:
@@ -146,9 +150,10 @@ class _MitReader:
         xy = fixations.astype(np.float64) - shift
         start_ms = starts / self.options.mat_sample_rate_hz * 1000.0
         for i in range(n):
-            if not self.table.add(image, observer, float(xy[i, 0]), float(xy[i, 1]), float(start_ms[i]),
-                                  float(durations[i]), self.options.px_per_degree, name, i + 1):
+            if not self.table.admit(name, i + 1):
                 return False
+            self.table.add(image, observer, float(xy[i, 0]), float(xy[i, 1]), float(start_ms[i]),
+                           float(durations[i]), self.options.px_per_degree, name, i + 1)
         return True
 
 

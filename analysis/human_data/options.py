@@ -13,6 +13,7 @@ from typing import Any
 from annotations.task_params import px_per_degree
 from annotations.uploads import ArchiveLimits
 
+from ..recipes import SIGMA_DEG_RANGE, SIGMA_PX_RANGE
 from .problems import ProblemList
 
 FORMATS = ("fixations-csv", "mit", "maps")
@@ -26,8 +27,6 @@ FORMAT_OPTIONS = {
     "mit": FIXATION_OPTIONS | {"mat_origin", "mat_sample_rate_hz"},
     "maps": {"maps_normalise"},
 }
-SIGMA_PX_RANGE = (0.5, 2000.0)
-SIGMA_DEG_RANGE = (0.01, 30.0)
 
 
 @dataclass(frozen=True)

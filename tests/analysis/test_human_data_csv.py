@@ -157,7 +157,7 @@ def test_every_problem_is_listed_at_once_with_file_row_and_field(tmp_path):
         ("stimuli/unused.png", None, None),  # no fixation names it
     ], key=str)
     text = {(p["row"]): p["problem"] for p in excinfo.value.problems}
-    assert "unknown image 'moon.png'" in text[5] and "(2 rows name it)" in text[5]
+    assert "unknown image 'moon.png'" in text[5] and "(in 2 rows, the first shown)" in text[5]
     assert "outside the image stimuli/street.png (48x32 px" in text[7]
     assert "use '.' as the decimal mark" in text[12]
     assert text[None] == "no fixations or maps of the import name this image"
@@ -205,10 +205,15 @@ def test_a_long_csv_stops_at_the_row_limit(tmp_path):
     limits = ImportLimits(max_rows=10)
     with pytest.raises(ImportProblems) as excinfo:
         read_import(tmp_path, "fixations-csv", {"sigma_px": 3.5}, limits=limits)
-    assert [(p["row"], p["problem"][:24]) for p in excinfo.value.problems] == [(12, "more than 10 fixations; ")]
+    assert [(p["row"], p["problem"][:27]) for p in excinfo.value.problems] == [(12, "more than 10 fixation rows;")]
     with pytest.raises(ImportProblems, match="'p04' has 7 fixations on stimuli/beach.png; the limit is 5") as excinfo:
         read_import(tmp_path, "fixations-csv", {"sigma_px": 3.5}, limits=ImportLimits(max_fixations_per_map=5))
     assert excinfo.value.total == 3
+    # bad rows count too: a file of bad rows costs no more than max_rows rows
+    (tmp_path / "fixations.csv").write_text("participant,image,x,y\n" + "p1,street.png,abc,1\n" * 50)
+    with pytest.raises(ImportProblems) as excinfo:
+        read_import(tmp_path, "fixations-csv", {"sigma_px": 3.5}, limits=limits)
+    assert excinfo.value.total == 11 and excinfo.value.problems[-1]["row"] == 12
 
 
 def test_a_csv_that_is_not_utf8_or_has_a_huge_line_is_refused_where_it_breaks(tmp_path):
@@ -220,3 +225,15 @@ def test_a_csv_that_is_not_utf8_or_has_a_huge_line_is_refused_where_it_breaks(tm
     (tmp_path / "fixations.csv").write_bytes(good + b"p1," + b"9" * 200 + b"\n")
     with pytest.raises(ImportProblems, match="a line is over 100 characters"):
         read_import(tmp_path, "fixations-csv", {"sigma_px": 3.5}, limits=ImportLimits(max_line_chars=100))
+
+
+def test_links_inside_a_folder_are_refused(tmp_path):
+    write_csv_import(tmp_path / "export", ROWS)
+    (tmp_path / "secret.txt").write_text("not for the import")
+    (tmp_path / "export" / "stimuli" / "link.png").symlink_to(tmp_path / "secret.txt")
+    (tmp_path / "export" / "elsewhere").symlink_to(tmp_path, target_is_directory=True)
+    with pytest.raises(ImportProblems) as excinfo:
+        read_import(tmp_path / "export", "fixations-csv", {"sigma_px": 3.5})
+    assert sorted((p["file"], p["problem"]) for p in excinfo.value.problems) == [
+        ("elsewhere", "is a symbolic link; only regular files are read"),
+        ("stimuli/link.png", "is a symbolic link; only regular files are read")]
