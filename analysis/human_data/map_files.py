@@ -8,7 +8,8 @@
   the variable named by `variable` (e.g. CAT2000's `fixLocs`) if present, else the only 2-D numeric
   variable of the file.
 Every value must be finite and non-negative. A binary map (fixated pixels) is the map > 0.5, which
-keeps a JPEG-compressed 0/255 map exact.
+recovers a JPEG-compressed 0/255 map (MIT1003's `_fixPts.jpg`; checked for isolated fixated pixels
+at JPEG quality 75 to 100).
 """
 from __future__ import annotations
 

@@ -85,15 +85,16 @@ def fixated_pixels(rows: list[dict], key: str, images=IMAGES) -> np.ndarray:
     return fixated
 
 
-def grey_png(values: np.ndarray) -> bytes:
-    """An 8-bit grey PNG of values in [0, 1] (rounded to 1/255)."""
+def grey_png(values: np.ndarray, fmt: str = "PNG") -> bytes:
+    """An 8-bit grey image of values in [0, 1] (rounded to 1/255); JPEG at quality 75 (lossy)."""
     out = io.BytesIO()
-    Image.fromarray(np.round(values * 255).astype(np.uint8), "L").save(out, format="PNG")
+    Image.fromarray(np.round(values * 255).astype(np.uint8), "L").save(out, format=fmt, **(
+        {"quality": 75} if fmt == "JPEG" else {}))
     return out.getvalue()
 
 
 def write_mit_import(root: Path, rows: list[dict], images=IMAGES, *, sample_rate_hz=240.0, maps=True,
-                     stimuli_folder="ALLSTIMULI", maps_folder="ALLFIXATIONMAPS") -> Path:
+                     stimuli_folder="ALLSTIMULI", maps_folder="ALLFIXATIONMAPS", maps_format="PNG") -> Path:
     """MIT1003's layout: stimuli, DATA/<observer>/<key>.mat (fixations 1-based, starts in samples,
     durations ms, as pysaliency's extraction of checkFixations saves them), and per image a
     `_fixPts` binary map and a `_fixMap` density map (here a box-blurred stand-in: maps are read as
@@ -114,8 +115,9 @@ def write_mit_import(root: Path, rows: list[dict], images=IMAGES, *, sample_rate
         if maps:
             (root / maps_folder).mkdir(parents=True, exist_ok=True)
             fixated = fixated_pixels(rows, key, images)
-            (root / maps_folder / f"{key}_fixPts.png").write_bytes(grey_png(fixated.astype(float)))
-            (root / maps_folder / f"{key}_fixMap.png").write_bytes(grey_png(_box_blur(fixated)))
+            ext = ".jpg" if maps_format == "JPEG" else ".png"
+            (root / maps_folder / f"{key}_fixPts{ext}").write_bytes(grey_png(fixated.astype(float), maps_format))
+            (root / maps_folder / f"{key}_fixMap{ext}").write_bytes(grey_png(_box_blur(fixated), maps_format))
     return root
 
 

@@ -237,3 +237,18 @@ def test_links_inside_a_folder_are_refused(tmp_path):
     assert sorted((p["file"], p["problem"]) for p in excinfo.value.problems) == [
         ("elsewhere", "is a symbolic link; only regular files are read"),
         ("stimuli/link.png", "is a symbolic link; only regular files are read")]
+
+
+def test_each_participants_raw_fixations_are_a_json_payload_the_recipe_rebuilds_from(tmp_path):
+    """What a later step stores per participant and image: JSON (no NaN), rebuilt bit for bit."""
+    import json
+
+    from analysis.recipes import participant_map
+
+    write_csv_import(tmp_path, ROWS, header=("participant", "image", "x", "y"))  # no times at all
+    data = read_import(tmp_path, "fixations-csv", {"sigma_px": 3.5})
+    (built,) = [m for m in human_maps_build(data) if m.image.name == "stimuli/street.png"]
+    payload = json.loads(json.dumps(built.image.fixations["p02"].payload(), allow_nan=False))
+    assert payload["px_per_degree"] is None and all(f[2] is None and f[3] is None for f in payload["fixations"])
+    rebuilt = participant_map(payload, data.recipe, height=32, width=48)
+    assert np.array_equal(rebuilt.density, built.participant_maps[1].density)

@@ -23,10 +23,10 @@ def _by_key(data, recipe=None):
     return {m.image.name.rsplit("/", 1)[-1].split(".")[0]: m for m in human_maps_build(data, recipe)}
 
 
-@pytest.mark.parametrize("weighting", ["none", "duration"])
-def test_the_mit_layout_and_a_csv_of_the_same_fixations_give_the_same_maps(tmp_path, weighting):
+@pytest.mark.parametrize("weighting,maps_format", [("none", "PNG"), ("duration", "JPEG")])
+def test_the_mit_layout_and_a_csv_of_the_same_fixations_give_the_same_maps(tmp_path, weighting, maps_format):
     options = {"sigma_px": 2.5, "weighting": weighting}
-    mit = read_import(write_mit_import(tmp_path / "mit", ROWS), "mit", options)
+    mit = read_import(write_mit_import(tmp_path / "mit", ROWS, maps_format=maps_format), "mit", options)
     csv = read_import(write_csv_import(tmp_path / "csv", ROWS), "fixations-csv", options)
     assert mit.recipe == csv.recipe
     mit_maps, csv_maps = _by_key(mit), _by_key(csv)
@@ -41,7 +41,8 @@ def test_the_mit_layout_and_a_csv_of_the_same_fixations_give_the_same_maps(tmp_p
             np.testing.assert_allclose(fa.start_ms, fb.start_ms, rtol=1e-12)  # samples at 240 Hz -> ms
             assert np.array_equal(fa.duration_ms, fb.duration_ms)
         np.testing.assert_allclose(a.human_map, human_map_naive(ROWS, key, 2.5, weighting=weighting), rtol=1e-12)
-        # the layout's own fixPts map is the same set of fixated pixels; its fixMap is kept as given data
+        # the layout's own fixPts map (also as a lossy JPEG, as MIT1003 ships it) is the same set of fixated
+        # pixels; its fixMap is kept as given data
         assert np.array_equal(a.image.fixation_map.load(), fixated_pixels(ROWS, key))
         assert a.image.density.load().sum() == pytest.approx(1.0)
 
