@@ -37,7 +37,7 @@ from typing import Any, Hashable, Mapping, Sequence
 
 import numpy as np
 
-from .rasterize import paint_mask
+from annotations.rasterize import paint_mask
 
 NAN = float("nan")
 SIGNALS = ("agreement", "agreement_pcc", "specificity", "time", "marks", "painted", "touched", "identical", "catch",

@@ -3,7 +3,6 @@ next to bubble and mouse data, whose maps stay bit for bit what they were."""
 import numpy as np
 import pytest
 
-from analysis.rasterize import points_density
 from analysis.recipes import (
     CHUNK_POINTS,
     RecipeInvalid,
@@ -12,6 +11,7 @@ from analysis.recipes import (
     recipe_clean,
     recipe_default,
 )
+from annotations.rasterize import points_density
 from tests.analysis.human_data_fixtures import gaussian_naive
 
 RNG = np.random.default_rng(4)
