@@ -16,7 +16,7 @@ import numpy as np
 
 from ..aggregate import mean_map, running_sum_add
 from ..recipes import IMPORTED_FIXATIONS, ParticipantMap, participant_map, recipe_clean
-from ..reliability import ParticipantStack
+from ..split_half import ParticipantStack
 from .imported import ImportedData, ImportedImage
 
 NO_PARTICIPANTS = ("only a density map was imported for this image, with no per-participant data: no split-half "

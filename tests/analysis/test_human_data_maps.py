@@ -3,7 +3,7 @@ participants' normalised maps; a density map alone has no ceiling; bad maps are 
 import numpy as np
 import pytest
 import scipy.io
-from analysis.reliability import ceiling_and_floor
+from analysis.split_half import ceiling_and_floor
 from PIL import Image
 
 from analysis.human_data import ImportProblems, human_maps_build, read_import

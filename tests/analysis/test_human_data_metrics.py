@@ -3,7 +3,7 @@ fixation map equal the platform's metrics on a fixation map built directly from 
 and pysaliency's where its conventions are the platform's; split-half ceilings exist for them."""
 import numpy as np
 import pytest
-from analysis.reliability import ceiling_and_floor, reliability_curve
+from analysis.split_half import ceiling_and_floor, reliability_curve
 
 from analysis import metrics
 from analysis.human_data import human_maps_build, read_import
