@@ -162,7 +162,7 @@ def human_maps_export(study: Study, sink, *, fmt: str = "npy", task_kind: str | 
     manifest = {
         "format_version": FORMAT_VERSION, "study": study.slug, "title": study.title, "exported_at": timezone.now().isoformat(),
         "format": fmt, "map_dtype": "float32", "fixations_dtype": "bool",
-        "map_definition": "per-pixel mean over included participants' maps at stimulus resolution (REFERENCE.md section 2)",
+        "map_definition": "per-pixel mean over included participants' maps at stimulus resolution, each participant weighing equally",
         "study_ceiling": _study_ceilings(study, kinds),
         "entries": entries,
     }

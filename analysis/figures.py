@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from analysis.report_tables import (
+from .report_tables import (
     FAITHFULNESS,
     LOWER_BETTER,
     METRIC_LABELS,
@@ -21,7 +21,6 @@ from analysis.report_tables import (
     SummaryRow,
     params_label,
 )
-
 from .statistics import Summary
 
 FORMATS = {"png": "image/png", "svg": "image/svg+xml"}

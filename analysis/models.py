@@ -1,5 +1,5 @@
 """Averaged human maps, which responses they hold, recipes, scores and reliability. Fields and
-constraints only; writes live in `services/`, reads in `selectors.py` and `report_data.py`."""
+constraints only; writes live in `services/`, reads in `selectors.py`."""
 from django.db import models
 from django.db.models import Q
 
@@ -87,7 +87,7 @@ class Score(models.Model):
 
 
 class HumanCeiling(models.Model):
-    """Reliability of one stimulus' human map for one metric (REFERENCE.md section 2, ClickMe):
+    """Reliability of one stimulus' human map for one metric (ClickMe's split-half processing):
     `ceiling` = mean over repetitions of metric(half A, half B), each half bootstrapped back to n;
     `floor` = the same with half B taken from another stimulus. Null when undefined (n < 2, no other
     stimulus, every repetition NaN). `curve`: [[k, mean, std, repetitions], ...], the split-half

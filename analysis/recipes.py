@@ -1,7 +1,7 @@
 """How a participant's raw response becomes their map: the recipes (pure Python/numpy, no Django).
 
 A recipe is a small JSON-able dict stored with every human map, so a map can always be rebuilt from
-the raw responses (REFERENCE.md section 2; docs/payloads.md for the payloads):
+the raw responses (docs/payloads.md for the payloads):
 
 - paint: ``{"kind": "paint_mask", "version": 1}``. The participant's binary mask at stimulus
   resolution (1.0 painted, 0.0 not). No fixations.

@@ -4,7 +4,7 @@ The shape of the seed lab report's tables ("PCC 0.58 +/- 0.19 ..."), one row per
 params, task kind, condition), every metric as mean +/- std with a bootstrap 95% CI over stimuli,
 the scores normalised by the human ceiling and floor (`normalisation.py`: undefined, with a note, where
 the ceiling is not better than the floor by a margin), and RISE's insertion/deletion AUCs. Reads are
-`report_data.py`; figures `figures.py`; CSV writing is here.
+`selectors.py`; figures `figures.py`; CSV writing is here.
 """
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from typing import Iterable, NamedTuple
 
 import numpy as np
 
-from analysis.csv_cells import csv_line
-from analysis.normalisation import bounds_note
-from analysis.scoring import ALL_METRICS, LOWER_IS_BETTER
-from analysis.statistics import EMPTY, NormalisedSummary, Resampler, Summary, bootstrap_columns, normalised_columns
+from .csv_cells import csv_line
+from .normalisation import bounds_note
+from .scoring import ALL_METRICS, LOWER_IS_BETTER
+from .statistics import EMPTY, NormalisedSummary, Resampler, Summary, bootstrap_columns, normalised_columns
 
 FAITHFULNESS = ("insertion", "deletion")
 METRIC_LABELS = {

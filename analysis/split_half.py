@@ -20,8 +20,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from analysis import metrics
-from analysis.scoring import HumanReference, metric_suite
+from . import metrics
+from .scoring import HumanReference, metric_suite
 
 NAN = float("nan")
 CURVE_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {"pcc": metrics.pcc, "sim": metrics.sim}

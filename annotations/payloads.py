@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from annotations.rasterize import paint_work
+from .rasterize import paint_work
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_STROKES = 2000

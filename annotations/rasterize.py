@@ -1,7 +1,7 @@
 """Raw participant data -> the participant's map at stimulus resolution (pure numpy, no Django).
 
 Coordinates are stimulus pixels, continuous: pixel (row i, column j) covers [j, j+1) x [i, i+1) and
-its centre is (j + 0.5, i + 0.5). Recipes (REFERENCE.md section 2):
+its centre is (j + 0.5, i + 0.5). Recipes (docs/payloads.md):
 - paint: the binary mask of the painted area. A stroke is a round-capped, round-joined polyline of
   radius r (as an HTML canvas draws it); a pixel is painted when its centre lies within r of the
   polyline; erase strokes clear instead; strokes apply in order.

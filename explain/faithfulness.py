@@ -1,5 +1,5 @@
 """Insertion and deletion (Petsiuk et al., BMVC 2018, the RISE paper; `eclique/RISE` evaluation.py,
-CausalMetric), pure torch, for any saliency map. REFERENCE.md section 3.
+CausalMetric), pure torch, for any saliency map (docs/explain-perturbation.md).
 
 At the model's input resolution, pixels are ordered by decreasing saliency (stable sort: ties keep
 row-major order). Deletion starts from the image and replaces `step` pixels at a time (all channels)

@@ -66,7 +66,7 @@ class ModelMap(models.Model):
     method_version = models.CharField(max_length=20)
     device = models.CharField(max_length=20)
     seconds = models.FloatField()
-    # Faithfulness (REFERENCE.md section 3, RISE's insertion/deletion), computed on the worker; null
+    # Faithfulness (RISE's insertion/deletion, docs/explain-perturbation.md), computed on the worker; null
     # until computed.
     insertion_auc = models.FloatField(null=True, blank=True)
     deletion_auc = models.FloatField(null=True, blank=True)

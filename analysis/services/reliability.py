@@ -24,13 +24,13 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from analysis.split_half import ParticipantStack, ceiling_and_floor, reliability_curve
 from annotations.models import Stimulus, StimulusRole, Study
 from studyserver.queueing import enqueue_coalesced_on_commit
 
 from ..models import HumanCeiling, HumanMap, ReliabilityRun
 from ..scoring import ALL_METRICS, MAP_METRICS
 from ..selectors import response_map
+from ..split_half import ParticipantStack, ceiling_and_floor, reliability_curve
 
 log = logging.getLogger(__name__)
 RELIABILITY_TASK = "analysis.tasks.reliability_refresh"  # queued by name (tasks.py imports these services)

@@ -11,7 +11,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from annotations.rasterize import paint_mask
 from studyserver.errors import Conflict, Gone, InvalidInput, NotFound, PayloadTooLarge
 from studyserver.queueing import enqueue_coalesced_on_commit
 
@@ -19,6 +18,7 @@ from .. import selectors
 from ..models import Participant, Response, StimulusRole, Study, TaskKind, Trial
 from ..payloads import PayloadInvalid, payload_clean
 from ..payloads import PayloadTooLarge as PayloadTooLargeInvalid
+from ..rasterize import paint_mask
 from ..selectors import catch_planned
 from ..task_params import CARD_WIDTH_CM, px_per_degree, task_params_resolve
 from .assignment import TRIAL_LEASE, free_slots, trial_next_assign

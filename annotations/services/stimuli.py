@@ -22,10 +22,10 @@ from django.db import transaction
 from django.db.models import Q
 from PIL import Image
 
-from annotations.imagenet import imagenet_class_resolve
 from studyserver.errors import Conflict, InvalidInput, NotFound
 
 from ..corruptions import corrupt_png, corruption_request_problems
+from ..imagenet import imagenet_class_resolve
 from ..images import ImageInfo, ImageRejected, image_inspect, image_rendition
 from ..models import Stimulus, StimulusRole, Study
 from ..regions import RegionInvalid, region_clean

@@ -22,7 +22,7 @@ __all__ = ["InvalidParams", "Method", "MethodOutput"]
 @dataclass
 class MethodOutput:
     """raw: B x h x w float, signed where the method is signed (the stored, unprocessed map).
-    comparison: B x h x w float >= 0, the evidence map scored against humans (REFERENCE.md section 3).
+    comparison: B x h x w float >= 0, the evidence map scored against humans (gradient-type: max over channels of |.|; others: negatives clipped to 0).
     logits: B x classes from a clean forward pass, when the method computed one anyway."""
 
     raw: torch.Tensor
@@ -125,8 +125,7 @@ def input_gradients(net: nn.Module, x: torch.Tensor, target: torch.Tensor) -> tu
 def channel_extreme(attributions: torch.Tensor) -> torch.Tensor:
     """B x C x H x W -> B x H x W: at each pixel the channel value of largest magnitude, sign kept.
 
-    Its absolute value is the gradient-type comparison map (max over channels of abs, REFERENCE.md
-    section 3), so the stored raw map keeps the sign the comparison map drops."""
+    Its absolute value is the gradient-type comparison map (max over channels of abs), so the stored raw map keeps the sign the comparison map drops."""
     # max/min then a select: torch's argmax over the channel dimension costs ~11 ms on a 3 x 224 x 224
     # CPU map (it was a third of the gradient method's time); this costs ~0.3 ms. On an exact tie of
     # +v and -v the positive value is kept.

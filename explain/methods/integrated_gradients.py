@@ -17,7 +17,7 @@ count. Either way each map records `steps_used`, `completeness_gap` (None when f
 parameters and these facts determine the map.
 
 raw: the attributions summed over channels (B x h x w, model input pixels, signed); completeness
-holds for it. comparison: max over channels of |IG| (gradient-type map, REFERENCE.md section 3).
+holds for it. comparison: max over channels of |IG| (gradient-type map).
 
 Why adaptive: on EfficientNet-Lite0 the path integrand is rough (ReLU6 gates switch along the path):
 measured on chelsea from the 0 baseline, the gap is 11% at 50 Gauss-Legendre points, 0.5% at 100,

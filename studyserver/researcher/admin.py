@@ -10,7 +10,8 @@ from annotations.regions import RegionInvalid, region_clean
 from annotations.services import participation
 from explain.study_config import DEFAULT_EXPLAIN_CONFIG
 from studyserver.errors import DomainError
-from studyserver.researcher.services import studies
+
+from .services import studies
 
 
 class StimulusUploadForm(forms.ModelForm):

@@ -10,7 +10,8 @@ from django.db import transaction
 from PIL import Image
 
 from annotations.models import Study
-from studyserver.researcher.services import studies
+
+from .services import studies
 
 DEMO_SLUG = "demo"
 DEMO_USERNAME = "researcher"

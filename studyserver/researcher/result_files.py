@@ -1,5 +1,5 @@
 """A study's results as HTTP responses: CSV tables, figures and exports, shared by the dashboard
-(`report_views.py`, session login) and the REST API (`result_apis.py`, token or session).
+(`dashboard/report.py`, session login) and the REST API (`api/results.py`, token or session).
 
 Unknown names or formats raise NotFound or InvalidInput naming the valid ones; nothing is computed
 for them. The caller has already checked that the user may see the study.
@@ -11,9 +11,8 @@ import zipfile
 
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 
-from analysis import exports, figures
-from analysis import report_tables as reports
-from analysis import selectors as report_data
+from analysis import exports, figures, report_tables
+from analysis import selectors as analysis_selectors
 from analysis.report_tables import FAITHFULNESS, METRIC_LABELS
 from analysis.scoring import ALL_METRICS
 from annotations.models import Study
@@ -47,15 +46,15 @@ def table_response(study: Study, name: str) -> HttpResponse:
     if name not in TABLES:
         raise NotFound(f"no table {name!r}; tables: {', '.join(TABLES)}")
     if name == "summary":
-        body = reports.summary_csv(report_data.study_report(study).rows)
+        body = report_tables.summary_csv(analysis_selectors.study_report(study).rows)
     elif name == "reliability":
-        body = reports.reliability_csv(report_data.study_report(study).reliability)
+        body = report_tables.reliability_csv(analysis_selectors.study_report(study).reliability)
     elif name == "scores":
-        body = report_data.per_stimulus_scores_csv(study)
+        body = analysis_selectors.per_stimulus_scores_csv(study)
     elif name == "reliability-stimuli":
-        body = report_data.per_stimulus_reliability_csv(study)
+        body = analysis_selectors.per_stimulus_reliability_csv(study)
     else:
-        body = reports.curves_csv(report_data.curve_records(study))
+        body = report_tables.curves_csv(analysis_selectors.curve_records(study))
     return _attachment(HttpResponse(body, content_type="text/csv; charset=utf-8"), f"{study.slug}-{name}.csv")
 
 
@@ -65,7 +64,7 @@ def figure_response(study: Study, name: str, fmt: str, *, download: bool = False
     if fmt not in figures.FORMATS:
         raise InvalidInput(f"unknown figure format {fmt!r}; use png or svg", fields={"format": ["png or svg"]})
     kind, _, metric = name.partition("-")
-    data = report_data.study_report(study)
+    data = analysis_selectors.study_report(study)
     if kind == "bars" and metric in FIGURE_METRICS:
         body = figures.metric_bars(data.rows, metric, data.reliability, fmt, title=f"{study.title}: {METRIC_LABELS[metric]}",
                                    method_defaults=method_defaults())
@@ -73,7 +72,7 @@ def figure_response(study: Study, name: str, fmt: str, *, download: bool = False
         body = figures.normalised_bars(data.rows, metric, fmt, title=f"{study.title}: normalised {METRIC_LABELS[metric]}",
                                        method_defaults=method_defaults())
     elif kind == "curves" and metric in CURVE_METRICS:
-        body = figures.reliability_curves(data.curves, report_data.curve_records(study), metric, fmt)
+        body = figures.reliability_curves(data.curves, analysis_selectors.curve_records(study), metric, fmt)
     else:
         raise NotFound(f"no figure {name!r}: bars-<metric> ({', '.join(FIGURE_METRICS)}), normalised-<metric> "
                        f"({', '.join(ALL_METRICS)}) or curves-<{'|'.join(CURVE_METRICS)}>")

@@ -3,10 +3,10 @@ participants' normalised maps; a density map alone has no ceiling; bad maps are 
 import numpy as np
 import pytest
 import scipy.io
-from analysis.split_half import ceiling_and_floor
 from PIL import Image
 
 from analysis.human_data import ImportProblems, human_maps_build, read_import
+from analysis.split_half import ceiling_and_floor
 from tests.analysis.human_data_fixtures import (
     IMAGES,
     grey_png,

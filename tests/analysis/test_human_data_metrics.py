@@ -3,10 +3,10 @@ fixation map equal the platform's metrics on a fixation map built directly from 
 and pysaliency's where its conventions are the platform's; split-half ceilings exist for them."""
 import numpy as np
 import pytest
-from analysis.split_half import ceiling_and_floor, reliability_curve
 
 from analysis import metrics
 from analysis.human_data import human_maps_build, read_import
+from analysis.split_half import ceiling_and_floor, reliability_curve
 from tests.analysis.human_data_fixtures import IMAGES, synthetic_fixations, write_csv_import, write_mit_import
 from tests.analysis.pysaliency_ref import load
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis import selectors as report_data
+from analysis import selectors as analysis_selectors
 from analysis import services
 from analysis.models import Score
 from studyserver.researcher import selectors as researcher_selectors
@@ -44,7 +44,7 @@ def test_a_study_scores_only_the_maps_it_asked_for(make_study):
 
     jobs_of = {s.pk: set(Score.objects.filter(stimulus=s).values_list("job_id", flat=True)) for s in (ours, theirs, shared)}
     assert jobs_of == {ours.pk: {gradcam_285.pk}, theirs.pk: {gradcam_281.pk, fem_281.pk}, shared.pk: {gradcam_285.pk}}
-    rows = report_data.study_report(cat).rows
+    rows = analysis_selectors.study_report(cat).rows
     assert [(r.method_key, r.n_stimuli) for r in rows] == [("gradcam", 1)]
     assert [m.job.pk for m in study_gallery(study=cat)[0].models] == [gradcam_285.pk]
     assert {m.job.pk for m in study_gallery(study=tabby)[0].models} == {gradcam_281.pk, fem_281.pk}

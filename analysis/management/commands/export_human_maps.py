@@ -1,8 +1,9 @@
 """python manage.py export_human_maps SLUG --out DIR [--format npy|png|npz] [--task-kind KIND]"""
 from django.core.management.base import BaseCommand, CommandError
 
-from analysis.exports import FORMATS, DirectorySink, human_maps_export
 from annotations.models import Study
+
+from ...exports import FORMATS, DirectorySink, human_maps_export
 
 
 class Command(BaseCommand):

@@ -3,8 +3,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from analysis.exports import responses_csv, responses_jsonl
 from annotations.models import Study
+
+from ...exports import responses_csv, responses_jsonl
 
 
 class Command(BaseCommand):

@@ -11,9 +11,9 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from explain.methods import InvalidParams, UnknownMethod
-from explain.pipeline import InvalidTarget, explain_image
-from explain.zoo import DEFAULT_MODEL, ModelUnavailable, UnknownModel, model_load
+from ...methods import InvalidParams, UnknownMethod
+from ...pipeline import InvalidTarget, explain_image
+from ...zoo import DEFAULT_MODEL, ModelUnavailable, UnknownModel, model_load
 
 
 def param_parse(text: str) -> tuple[str, str]:

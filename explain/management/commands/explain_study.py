@@ -5,9 +5,10 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from annotations.models import Study
-from explain.models import ExplanationJob
-from explain.services.jobs import explanation_jobs_create
 from studyserver.errors import InvalidInput
+
+from ...models import ExplanationJob
+from ...services.jobs import explanation_jobs_create
 
 
 def progress_bar(done: int, failed: int, total: int, width: int = 30) -> str:

@@ -1,7 +1,7 @@
 """Results through the REST API (v1): the report's tables, figures and the exports, for scripts.
 
 The same bodies as the dashboard's report pages (`results.py`); access as every researcher endpoint
-(`annotations.researcher_selectors`: owner, shared edit or view, superuser; others get 404). Files
+(`studyserver/researcher/selectors.py`: owner, shared edit or view, superuser; others get 404). Files
 come back as files whatever the Accept header says; errors in the API's one shape.
 """
 from __future__ import annotations
@@ -14,9 +14,10 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 
 from analysis import exports, figures
-from studyserver.researcher import result_files as results
-from studyserver.researcher import selectors as selectors
-from studyserver.researcher.api.studies import ResearcherApi, errors
+
+from .. import result_files as results
+from .. import selectors as selectors
+from .studies import ResearcherApi, errors
 
 
 class FileNegotiation(BaseContentNegotiation):

@@ -1,7 +1,7 @@
 """Researcher REST API (v1): a study's stimuli -- upload one image or a zip with a labels CSV, list,
 inspect, download, remove while a draft -- and corrupted variants generated on the server.
 
-Reading needs view access to the study, changing it edit access (see researcher_selectors).
+Reading needs view access to the study, changing it edit access (see studyserver/researcher/selectors.py).
 """
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from annotations.regions import RegionInvalid, region_parse
 from annotations.services import stimuli as stimulus_services
 from studyserver.errors import InvalidInput, PayloadTooLarge
 from studyserver.request_limits import SafeJSONParser
-from studyserver.researcher import selectors as selectors
-from studyserver.researcher.api.studies import ResearcherApi, errors
+
+from .. import selectors as selectors
+from .studies import ResearcherApi, errors
 
 _BOX = {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}
 _REGION = {

@@ -1,9 +1,9 @@
 """Researcher REST API (v1): authentication, studies and their lifecycle, progress, scores, sharing.
 
 Every endpoint needs a logged-in researcher (token: `Authorization: Token <key>`, or the session of
-the login page); who may see or change which study is decided in `researcher_selectors`. Handlers:
+the login page); who may see or change which study is decided in `studyserver/researcher/selectors.py`. Handlers:
 parse -> one selector or service -> serialize. Errors have one shape, {"error", "detail", "fields"}
-(studyserver/api_errors.py). Stimulus endpoints live in `stimulus_apis.py`.
+(studyserver/api_errors.py). Stimulus endpoints live in `stimuli.py`, results in `results.py`.
 """
 from __future__ import annotations
 
@@ -23,9 +23,10 @@ from explain.study_config import explain_options
 from studyserver.api_errors import ErrorOutput
 from studyserver.authentication import token_expired, token_expires
 from studyserver.errors import InvalidInput
-from studyserver.researcher import selectors as selectors
-from studyserver.researcher.services import studies as study_services
 from studyserver.throttling import LoginThrottle
+
+from .. import selectors as selectors
+from ..services import studies as study_services
 
 ERROR_TEXT = {
     400: "invalid input (the fields say which)",

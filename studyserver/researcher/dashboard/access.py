@@ -1,5 +1,5 @@
 """Who may see or change a study on the dashboard: the same rules as the REST API
-(`annotations.researcher_selectors`): owner, collaborators with edit or view access, superusers.
+(`studyserver/researcher/selectors.py`): owner, collaborators with edit or view access, superusers.
 Anyone else gets a 404, so slugs do not leak; a collaborator lacking the access an action needs, 403."""
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from django.http import Http404
 
 from annotations.models import Stimulus, Study
 from studyserver.errors import NotFound, PermissionDenied
-from studyserver.researcher import selectors as researcher_selectors
+
+from .. import selectors as researcher_selectors
 
 
 def study_or_404(request, slug: str, *, need: str = "view") -> Study:

@@ -13,16 +13,17 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from studyserver.errors import DomainError
-from studyserver.researcher import selectors as researcher_selectors
-from studyserver.researcher.dashboard.access import study_or_404
-from studyserver.researcher.dashboard.forms import (
+
+from .. import selectors as researcher_selectors
+from ..services import studies as study_services
+from .access import study_or_404
+from .forms import (
     ImageUploadForm,
     StudyForm,
     VariantsForm,
     ZipUploadForm,
     explain_choices,
 )
-from studyserver.researcher.services import studies as study_services
 
 
 def _refused(request, form, exc: DomainError, what: str) -> None:

@@ -12,7 +12,8 @@ from annotations.models import StimulusRole, Study, TaskKind
 from annotations.regions import RegionInvalid, region_parse
 from annotations.task_params import TaskParamsInvalid, task_params_resolve
 from explain.study_config import DEFAULT_EXPLAIN_CONFIG, explain_options
-from studyserver.researcher.services.studies import EDITABLE
+
+from ..services.studies import EDITABLE
 
 TEXTAREA = forms.Textarea(attrs={"rows": 4})
 JSON_AREA = forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "class": "mono"})

@@ -11,8 +11,9 @@ from analysis.models import HumanMap
 from analysis.overlays import overlay_png, regions_png
 from annotations.models import Stimulus
 from explain.selectors import stimulus_jobs
-from studyserver.researcher.dashboard.access import stimulus_or_404
 from studyserver.storage import array_load
+
+from .access import stimulus_or_404
 
 
 def _png(data: bytes) -> HttpResponse:

@@ -27,7 +27,8 @@ from annotations.practice import practice_png
 from annotations.services import preview as preview_services
 from annotations.task_params import CARD_WIDTH_CM, task_params_resolve
 from studyserver.errors import DomainError, InvalidInput, PayloadTooLarge
-from studyserver.researcher.dashboard.access import study_or_404
+
+from .access import study_or_404
 
 SESSION_KEY = "dashboard_previews"
 SENTINEL = 987654321

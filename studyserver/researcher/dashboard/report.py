@@ -14,24 +14,25 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from analysis import selectors as report_data
+from analysis import selectors as analysis_selectors
 from analysis import services
 from analysis.report_tables import FAITHFULNESS, METRIC_LABELS
 from analysis.scoring import ALL_METRICS
 from studyserver.errors import DomainError, NotFound
-from studyserver.researcher import result_files as results
-from studyserver.researcher.dashboard.access import study_or_404
-from studyserver.researcher.result_files import CURVE_METRICS, TABLES
+
+from .. import result_files as results
+from ..result_files import CURVE_METRICS, TABLES
+from .access import study_or_404
 
 
-def _kind_rows(report: report_data.StudyReport) -> list[tuple[str, list]]:
+def _kind_rows(report: analysis_selectors.StudyReport) -> list[tuple[str, list]]:
     return [(kind, [r for r in report.rows if r.task_kind == kind]) for kind in report.study.task_kinds]
 
 
 @login_required
 def report(request, slug: str):
     study = study_or_404(request, slug)
-    data = report_data.study_report(study)
+    data = analysis_selectors.study_report(study)
     metrics_shown = [m for m in ALL_METRICS if any(m in r.metrics for r in data.rows)] or list(ALL_METRICS[:6])
     context = {
         "study": study,

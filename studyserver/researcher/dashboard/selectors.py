@@ -14,7 +14,8 @@ from annotations.models import Participant, Stimulus, StimulusRole, Study
 from annotations.selectors import responses_included
 from explain.models import ExplanationJob
 from explain.selectors import stimulus_jobs
-from studyserver.researcher import selectors as researcher_selectors
+
+from .. import selectors as researcher_selectors
 
 
 def _by_study(queryset, column: str, **counts) -> dict[int, dict]:

@@ -1,7 +1,6 @@
 from django.urls import path
 
-from studyserver.researcher.dashboard import design, images, preview, views
-from studyserver.researcher.dashboard import report as report_views
+from . import design, images, preview, report, views
 
 STUDY = "dashboard/studies/<slug:slug>/"
 PREVIEW = STUDY + "preview/"
@@ -33,14 +32,14 @@ urlpatterns = [
     path(PREVIEW + "practice/image/", preview.practice_image, name="dashboard-preview-practice-image"),
     path(PREVIEW + "calibration/", preview.calibration, name="dashboard-preview-calibration"),
     path(PREVIEW + "done/", preview.done, name="dashboard-preview-done"),
-    path(STUDY + "report/", report_views.report, name="dashboard-report"),
-    path(STUDY + "report/figures/<str:name>.<str:fmt>", report_views.figure, name="dashboard-figure"),
-    path(STUDY + "report/tables/<str:name>.csv", report_views.table_csv, name="dashboard-table"),
-    path(STUDY + "report/reliability/", report_views.reliability_recompute, name="dashboard-reliability"),
-    path(STUDY + "report/maps/", report_views.maps_refresh, name="dashboard-maps-refresh"),
-    path(STUDY + "report/recipe/", report_views.recipe_set, name="dashboard-recipe"),
-    path(STUDY + "export/human-maps.zip", report_views.human_maps_zip, name="dashboard-export-maps"),
-    path(STUDY + "export/responses.<str:fmt>", report_views.responses_export, name="dashboard-export-responses"),
+    path(STUDY + "report/", report.report, name="dashboard-report"),
+    path(STUDY + "report/figures/<str:name>.<str:fmt>", report.figure, name="dashboard-figure"),
+    path(STUDY + "report/tables/<str:name>.csv", report.table_csv, name="dashboard-table"),
+    path(STUDY + "report/reliability/", report.reliability_recompute, name="dashboard-reliability"),
+    path(STUDY + "report/maps/", report.maps_refresh, name="dashboard-maps-refresh"),
+    path(STUDY + "report/recipe/", report.recipe_set, name="dashboard-recipe"),
+    path(STUDY + "export/human-maps.zip", report.human_maps_zip, name="dashboard-export-maps"),
+    path(STUDY + "export/responses.<str:fmt>", report.responses_export, name="dashboard-export-responses"),
     path("dashboard/stimuli/<int:stimulus_id>/image.png", images.stimulus_png, name="dashboard-stimulus-png"),
     # before human-<kind>.png, whose <str> would swallow "-top"
     path("dashboard/stimuli/<int:stimulus_id>/human-<str:task_kind>-top.png", images.human_regions_png, name="dashboard-human-regions-png"),

@@ -21,13 +21,14 @@ from django.views.decorators.http import require_http_methods
 from annotations.models import Study
 from explain.model_catalogue import DEFAULT_MODEL
 from studyserver.errors import DomainError, InvalidInput
-from studyserver.researcher import result_files as results
-from studyserver.researcher import selectors as researcher_selectors
-from studyserver.researcher.dashboard import selectors
-from studyserver.researcher.dashboard.access import study_or_404
-from studyserver.researcher.dashboard.forms import ImageUploadForm, VariantsForm, ZipUploadForm
-from studyserver.researcher.dashboard.qr import qr_svg_document, qr_svg_inline
-from studyserver.researcher.services import studies as study_services
+
+from .. import result_files as results
+from .. import selectors as researcher_selectors
+from ..services import studies as study_services
+from . import selectors
+from .access import study_or_404
+from .forms import ImageUploadForm, VariantsForm, ZipUploadForm
+from .qr import qr_svg_document, qr_svg_inline
 
 METRIC_COLUMNS = [
     ("pcc", "PCC"), ("sim", "SIM"), ("spearman", "Spearman"), ("kld", "KLD"), ("iou_top10", "IoU 10%"),

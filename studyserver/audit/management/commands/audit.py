@@ -5,8 +5,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from studyserver.audit.models import AuditAction
-from studyserver.audit.selectors import audit_entries
+from ...models import AuditAction
+from ...selectors import audit_entries
 
 
 class Command(BaseCommand):

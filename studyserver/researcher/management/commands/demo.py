@@ -10,8 +10,9 @@ from django.conf import settings
 from django.core.management import BaseCommand, call_command
 
 from explain.models import ExplanationJob
-from studyserver.researcher.demo import DEMO_USERNAME, demo_researcher, demo_study
 from studyserver.supervise import Child, Supervisor
+
+from ...demo import DEMO_USERNAME, demo_researcher, demo_study
 
 
 def celery_worker(name: str, queues: str, *, beat: bool = False) -> list[str]:

@@ -22,8 +22,9 @@ from rest_framework.authtoken.models import Token
 from studyserver.audit.services import COMMAND_LINE
 from studyserver.authentication import token_expired
 from studyserver.errors import DomainError
-from studyserver.researcher import selectors as researcher_selectors
-from studyserver.researcher.services import accounts as researchers
+
+from ... import selectors as researcher_selectors
+from ...services import accounts as researchers
 
 
 class Command(BaseCommand):
