@@ -246,6 +246,16 @@ def rates(acks: list, spawned_at: float | None) -> dict:
             "mean_per_s": len(times) / max(times[-1] - t0, 1e-9), "window_s": len(window)}
 
 
+def gc_total_ms(folder: Path) -> float:
+    """The garbage collector's CPU so far in every gunicorn worker (bench/gc_probe.py's totals), ms."""
+    total = 0.0
+    for path in folder.glob("gc-*.tsv"):
+        lines = path.read_text().splitlines()
+        if lines:
+            total += float(lines[-1].split("\t")[5])
+    return total
+
+
 def gunicorn_workers(master: int) -> list[int]:
     return procstat.children(master)
 
@@ -355,7 +365,8 @@ def main() -> int:
         connections.close_all()
         web = started(stack, [PYTHON, "-m", "gunicorn", "studyserver.wsgi", "--bind", f"127.0.0.1:{web_port}",
                               "--workers", str(args.web_workers), "--threads", str(args.threads), "--timeout", "60",
-                              "--backlog", "2048", "--keep-alive", "30", "--preload"], env, work / "gunicorn.log")
+                              "--backlog", "2048", "--keep-alive", "30", "--preload", "-c", str(BENCH / "gc_probe.py")],
+                      {**env, "GC_PROBE_DIR": str(work)}, work / "gunicorn.log")
         # As docker-compose.yml's CPU worker: the default queue, concurrency 2, with the beat (the sweep).
         worker = started(stack, [PYTHON, "-m", "celery", "-A", "studyserver", "worker", "-B", "-Q", "default",
                                  "-c", "2", "--prefetch-multiplier", "1", "--without-gossip", "--without-mingle", "--loglevel", "WARNING",
@@ -376,6 +387,7 @@ def main() -> int:
             spy(profile_stack, web.pid, args.profile / "web.raw", args.profile_rate, work / "py-spy-web.log")
             spy(profile_stack, worker.pid, args.profile / "worker.raw", args.profile_rate, work / "py-spy-worker.log")
             time.sleep(3)
+        gc_before = gc_total_ms(work)
         meter.start()
         began = time.monotonic()
         if args.generator == "async":
@@ -394,6 +406,7 @@ def main() -> int:
         generator[0].wait()
         ended = time.monotonic()
         cpu_run = meter.totals()
+        gc_run_ms = gc_total_ms(work) - gc_before
         rss = {pid: procstat.rss_mib(pid) for pid in gunicorn_workers(web.pid)}
         torch_in_web = any(procstat.maps_library(pid, "libtorch") for pid in rss)
         if not out.exists():
@@ -431,6 +444,7 @@ def main() -> int:
               "cpu_s_run": {k: round(v, 2) for k, v in cpu_run.items()},
               "cpu_ms_per_response_run": {k: round(1000 * v / acked, 2) for k, v in cpu_run.items()},
               "cores_used_run": {k: round(v / max(elapsed, 1e-9), 2) for k, v in cpu_run.items()},
+              "web_gc_cpu_s_run": round(gc_run_ms / 1000, 2),
               "worker_fold": {"cpu_s": round(cpu_total["worker"], 2), "folded": folded,
                               "ms_per_folded_response": round(1000 * cpu_total["worker"] / max(folded, 1), 2)},
               "web_worker_rss_mib": {str(k): round(v) for k, v in rss.items()}, "torch_in_web_worker": torch_in_web,
@@ -523,6 +537,7 @@ def print_report(r: dict) -> None:
     print(f"CPU during the run ({r['run_s']} s x {r['cores']} cores): "
           + ", ".join(f"{k} {v:.0f} s ({r['cores_used_run'][k]:.2f} cores, {r['cpu_ms_per_response_run'][k]:.1f} ms/response)"
                       for k, v in r["cpu_s_run"].items()))
+    print(f"of the web's CPU, Python's garbage collector: {r['web_gc_cpu_s_run']:.1f} s (bench/gc_probe.py)")
     f = r["worker_fold"]
     print(f"worker (fold, scores, reliability, Celery) over the run and the drain: {f['cpu_s']:.1f} s CPU / {f['folded']} "
           f"responses folded = {f['ms_per_folded_response']:.1f} ms per response")
