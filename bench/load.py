@@ -280,10 +280,12 @@ def cpu_window(meter: procstat.CpuMeter, t0: float, t1: float, responses: int) -
             "ms_per_response": {k: 1000 * v / max(responses, 1) for k, v in cpu.items()}}
 
 
-def spy(stack: ExitStack, pid: int, out: Path, rate: int, log: Path) -> subprocess.Popen:
-    """py-spy record of `pid` and its subprocesses (CPU samples only) until the stack closes."""
+def spy(stack: ExitStack, pid: int, out: Path, rate: int, log: Path, gil: bool) -> subprocess.Popen:
+    """py-spy record of `pid` and its subprocesses until the stack closes. gil: only the thread
+    holding the GIL (the web's threads; not for numpy work, whose loops release it)."""
     process = subprocess.Popen([str(Path(PYTHON).parent / "py-spy"), "record", "--pid", str(pid), "--subprocesses",
-                                "--rate", str(rate), "--format", "raw", "--function", "--output", str(out)],
+                                "--rate", str(rate), "--format", "raw", "--function", *(["--gil"] if gil else []),
+                                "--output", str(out)],
                                stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
 
     def stop():
@@ -384,8 +386,8 @@ def main() -> int:
         profile_stack = ExitStack()
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)
-            spy(profile_stack, web.pid, args.profile / "web.raw", args.profile_rate, work / "py-spy-web.log")
-            spy(profile_stack, worker.pid, args.profile / "worker.raw", args.profile_rate, work / "py-spy-worker.log")
+            spy(profile_stack, web.pid, args.profile / "web.raw", args.profile_rate, work / "py-spy-web.log", gil=True)
+            spy(profile_stack, worker.pid, args.profile / "worker.raw", args.profile_rate, work / "py-spy-worker.log", gil=False)
             time.sleep(3)
         gc_before = gc_total_ms(work)
         meter.start()
@@ -442,6 +444,7 @@ def main() -> int:
               "run_s": round(elapsed, 1), "drain_s": round(drain_s, 1), "sessions": result["sessions"], **rate, "counts": count,
               "cores": os.cpu_count(), "errors": result.get("errors", {}), "gave_up": result.get("gave_up", {}),
               "cpu_s_run": {k: round(v, 2) for k, v in cpu_run.items()},
+              "cpu_s_total": {k: round(v, 2) for k, v in cpu_total.items()},
               "cpu_ms_per_response_run": {k: round(1000 * v / acked, 2) for k, v in cpu_run.items()},
               "cores_used_run": {k: round(v / max(elapsed, 1e-9), 2) for k, v in cpu_run.items()},
               "web_gc_cpu_s_run": round(gc_run_ms / 1000, 2),
@@ -493,27 +496,33 @@ def profiles(folder: Path, rate: int, r: dict) -> None:
     """Top frames of the web (per participant view; the rest is middleware, DRF's dispatch and
     gunicorn around the views) and of the worker (per task; the rest is Celery itself)."""
     texts = []
+
+    def scale_of(stacks, cpu_s: float) -> float:
+        return cpu_s / max(sum(c for _, c in stacks) / rate, 1e-9)
+
     web = folder / "web.raw"
     if web.exists():
         stacks = profile_top.read_raw(web)
+        scale = scale_of(stacks, r["cpu_s_total"]["web"])
         for name, marker in WEB_VIEWS.items():
             n = r["endpoints"].get(name, {}).get("requests", 0)
-            texts.append(profile_top.report(profile_top.select(stacks, only=marker), rate=rate, requests=n,
+            texts.append(profile_top.report(profile_top.select(stacks, only=marker), rate=rate, requests=n, scale=scale,
                                             title=f"web, inside {marker} ({n} requests)"))
         rest = stacks
         for marker in WEB_VIEWS.values():
             rest = profile_top.select(rest, exclude=marker)
-        texts.append(profile_top.report(rest, rate=rate, requests=r["counts"]["acknowledged"], unit="response",
+        texts.append(profile_top.report(rest, rate=rate, requests=r["counts"]["acknowledged"], unit="response", scale=scale,
                                         title="web, outside the views (middleware, DRF dispatch, gunicorn), per response"))
     worker = folder / "worker.raw"
     if worker.exists():
         stacks = profile_top.read_raw(worker)
+        scale = scale_of(stacks, r["worker_fold"]["cpu_s"])
         folded = r["worker_fold"]["folded"]
-        texts.append(profile_top.report(stacks, rate=rate, requests=folded, unit="response",
+        texts.append(profile_top.report(stacks, rate=rate, requests=folded, unit="response", scale=scale,
                                         title=f"worker, everything, per folded response ({folded})"))
         for name, marker in WORKER_TASKS.items():
             texts.append(profile_top.report(profile_top.select(stacks, only=marker), rate=rate, requests=folded, unit="response",
-                                            title=f"worker, {name} ({marker}), per folded response"))
+                                            scale=scale, title=f"worker, {name} ({marker}), per folded response"))
     text = "\n".join(texts)
     (folder / "top.txt").write_text(text)
     print(text)

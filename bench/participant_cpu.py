@@ -26,7 +26,11 @@ trial) likewise. Also each worker's resident memory after warm-up and at the end
 libtorch is mapped in the project's web worker.
 
 --profile DIR: serve each endpoint from its own one-worker gunicorn (same command line), record each
-worker with py-spy (CPU samples only: idle threads excluded, --nonblocking, `--function`), and write
+worker with py-spy (`--gil --function`: only samples where the worker's thread holds the GIL, i.e. runs
+Python; without --gil py-spy also counts a thread that is runnable but waiting for a CPU, which on a
+busy machine tripled the samples in psycopg's waits; numpy loops that release the GIL are missed,
+so the sampled total is printed beside the measured CPU), keep the samples inside Django's handler
+(WSGIHandler.__call__; gunicorn's own request parsing is outside), and write
 DIR/<endpoint>.raw (collapsed stacks) and DIR/<endpoint>-top.txt (top frames, self and cumulative,
 in ms of CPU per request; bench/profile_top.py). The CPU figures of a profiled run include py-spy's
 interference: take the ratios from a run without --profile.
@@ -123,6 +127,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy each endpoint's worker; write stacks and top frames here")
     parser.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second")
+    parser.add_argument("--profile-all", action="store_true",
+                        help="py-spy without --gil: count every runnable thread (over-counts waits on a busy machine)")
     args = parser.parse_args()
     load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="participant-cpu-"))
@@ -199,7 +205,8 @@ def main() -> int:
             for name, server in [*servers.items(), ("floor", floor)]:
                 spies[name] = subprocess.Popen(
                     [str(Path(PYTHON).parent / "py-spy"), "record", "--pid", str(server.worker), "--rate", str(args.profile_rate),
-                     "--format", "raw", "--function", "--output", str(args.profile / f"{name}.raw")],
+                     "--format", "raw", "--function", *([] if args.profile_all else ["--gil"]),
+                     "--output", str(args.profile / f"{name}.raw")],
                     stdout=subprocess.DEVNULL, stderr=open(work / f"py-spy-{name}.log", "wb"))
             time.sleep(2)  # py-spy attaches
         responses = sum(session() for _ in range(args.participants))
@@ -222,9 +229,10 @@ def main() -> int:
             requests = len(stats.get(name, [])) or 1
             measured = report["endpoints"][name]["web_cpu_ms"]
             stacks = profile_top.select(profile_top.read_raw(raw), only="WSGIHandler.__call__")  # in a request
-            text = profile_top.report(stacks, rate=args.profile_rate, requests=requests,
-                                      title=f"{name}: {requests} requests, py-spy {args.profile_rate} Hz, samples inside Django's handler; "
-                                            f"measured in this (profiled) run: {measured:.1f} ms CPU per request")
+            sampled_ms = 1000 * sum(c for _, c in stacks) / args.profile_rate / requests
+            text = profile_top.report(stacks, rate=args.profile_rate, requests=requests, scale=measured / max(sampled_ms, 1e-9),
+                                      title=f"{name}: {requests} requests, py-spy {args.profile_rate} Hz, samples inside Django's handler, "
+                                            f"scaled to the {measured:.1f} ms CPU per request measured in this (profiled) run")
             (args.profile / f"{name}-top.txt").write_text(text)
             print(text)
     if args.json:

@@ -7,8 +7,8 @@ py-spy's raw format is one line per distinct stack: `frame;frame;...;leaf COUNT`
 `qualname (file:line)` (recorded with `--function`, the line is the function's first). Self time of
 a frame: the samples where it is the leaf (running its own code, or C code it called); cumulative:
 the samples where it is anywhere on the stack (counted once per sample). Both are printed as a share
-of all samples (the cumulative list leaves out the server's and Celery's own loops, which are on
-every stack) and, given the sampling rate and the number of requests (or responses) the profile
+of all samples (the cumulative list leaves out the server's and Celery's own loops and any frame on
+99% of the stacks or more: the middleware chain around every request) and, given the sampling rate and the number of requests (or responses) the profile
 covers, as milliseconds of CPU per request. Also self time by package (the first part of the file's
 path: django, rest_framework, psycopg, annotations, numpy, ... and the standard library).
 
@@ -78,17 +78,25 @@ def top(stacks, n: int = 15) -> dict:
         for frame in set(stack):
             if not plumbing(frame):
                 cumulative[frame] += count
+    # A frame on (nearly) every stack (the middleware chain, DRF's dispatch) says nothing: left out.
+    cumulative = Counter({f: c for f, c in cumulative.items() if c < 0.99 * total})
     return {"samples": total, "self": self_.most_common(n), "cumulative": cumulative.most_common(n),
             "packages": packages.most_common(n)}
 
 
-def report(stacks, *, rate: float, requests: int, title: str, n: int = 15, unit: str = "request") -> str:
-    """Markdown-ish text: the top frames self and cumulative, and self time by package."""
+def report(stacks, *, rate: float, requests: int, title: str, n: int = 15, unit: str = "request",
+           scale: float = 1.0) -> str:
+    """Markdown-ish text: the top frames self and cumulative, and self time by package.
+
+    scale: measured CPU seconds / sampled seconds of the process the profile is of (1: take the
+    samples as CPU). Samples count wall time a thread was runnable; on a busy machine that is more
+    than its CPU, so the benches scale the shares to the CPU they measured from /proc."""
     t = top(stacks, n)
     total = max(t["samples"], 1)
-    per = 1000 / rate / max(requests, 1)  # ms of CPU per request for one sample
-    lines = [f"### {title}", f"{t['samples']} samples = {t['samples'] / rate:.2f} s CPU = {t['samples'] * per:.2f} ms per {unit} "
-             f"({requests} {unit}s)", ""]
+    per = 1000 / rate / max(requests, 1) * scale  # ms of CPU per request for one sample
+    lines = [f"### {title}", f"{t['samples']} samples = {t['samples'] / rate:.2f} s sampled"
+             + (f" x {scale:.2f} (measured CPU / sampled)" if scale != 1.0 else "")
+             + f" = {t['samples'] * per:.2f} ms CPU per {unit} ({requests} {unit}s)", ""]
     for kind in ("self", "cumulative"):
         lines += [f"{kind:>10}  ms/{unit[:4]}  frame", ""]
         for frame, count in t[kind]:
@@ -105,12 +113,13 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=1, help="requests (or responses) the profile covers")
     parser.add_argument("--unit", default="request")
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--scale", type=float, default=1.0, help="measured CPU s / sampled s of the process")
     parser.add_argument("--only")
     parser.add_argument("--exclude")
     args = parser.parse_args()
     stacks = select(read_raw(args.raw), args.only, args.exclude)
     title = f"{args.raw.name}" + (f", only {args.only}" if args.only else "") + (f", without {args.exclude}" if args.exclude else "")
-    print(report(stacks, rate=args.rate, requests=args.requests, title=title, n=args.top, unit=args.unit))
+    print(report(stacks, rate=args.rate, requests=args.requests, title=title, n=args.top, unit=args.unit, scale=args.scale))
     return 0
 
 
