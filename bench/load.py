@@ -270,7 +270,8 @@ def window_stats(requests: list, t0: float, t1: float) -> dict:
             acked += name == "submit" and 200 <= status < 300
     out = {f"p99_{name}_ms": percentile(v, 99) for name, v in by.items()}
     out |= {f"p50_{name}_ms": percentile(v, 50) for name, v in by.items()}
-    return out | {"responses": acked, "responses_per_s": acked / max(t1 - t0, 1e-9)}
+    consents = len(by.get("consent", []))
+    return out | {"responses": acked, "responses_per_s": acked / max(t1 - t0, 1e-9), "consents_per_s": consents / max(t1 - t0, 1e-9)}
 
 
 def cpu_window(meter: procstat.CpuMeter, t0: float, t1: float, responses: int) -> dict:
@@ -561,11 +562,14 @@ def print_report(r: dict) -> None:
     rows = r["steps"] or r["timeline"]
     if rows:
         key = "participants" if r["steps"] else "from_s"
+        # arrive/s: in a step, the steady state's arrivals (responses/s / K); in the launch's timeline,
+        # the consents answered per second in the window
         print(f"\n{'step' if r['steps'] else 'from s':>7}{'resp/s':>8}{'arrive/s':>9}{'p50 sub':>9}{'p99 sub':>9}{'p99 next':>9}"
               f"{'web':>7}{'worker':>7}{'pg':>6}{'gen':>6}{'redis':>6}   (cores)")
         for s in rows:
             cores = s["cores"]
-            print(f"{s[key]:>7}{s['responses_per_s']:>8.1f}{fmt(s['responses_per_s'] / r['trials'], '.2f'):>9}"
+            arrive = s["responses_per_s"] / r["trials"] if r["steps"] else s["consents_per_s"]
+            print(f"{s[key]:>7}{s['responses_per_s']:>8.1f}{fmt(arrive, '.2f'):>9}"
                   f"{fmt(s.get('p50_submit_ms', float('nan'))):>9}{fmt(s.get('p99_submit_ms', float('nan'))):>9}"
                   f"{fmt(s.get('p99_next_ms', float('nan'))):>9}{cores['web']:>7.2f}{cores['worker']:>7.2f}"
                   f"{cores['postgres']:>6.2f}{cores['generator']:>6.2f}{cores['redis']:>6.2f}")

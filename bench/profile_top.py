@@ -8,8 +8,9 @@ py-spy's raw format is one line per distinct stack: `frame;frame;...;leaf COUNT`
 a frame: the samples where it is the leaf (running its own code, or C code it called); cumulative:
 the samples where it is anywhere on the stack (counted once per sample). Both are printed as a share
 of all samples (the cumulative list leaves out the server's and Celery's own loops and any frame on
-99% of the stacks or more: the middleware chain around every request) and, given the sampling rate and the number of requests (or responses) the profile
-covers, as milliseconds of CPU per request. Also self time by package (the first part of the file's
+95% of the stacks or more: the middleware chain and view wrappers around every request) and, given
+the sampling rate and the number of requests (or responses) the profile covers, as milliseconds of
+CPU per request (scaled to the CPU measured from /proc when the caller gives the ratio). Also self time by package (the first part of the file's
 path: django, rest_framework, psycopg, annotations, numpy, ... and the standard library).
 
 `--only FRAME` keeps the samples with a frame containing FRAME on their stack (e.g. a Celery task's
@@ -78,8 +79,8 @@ def top(stacks, n: int = 15) -> dict:
         for frame in set(stack):
             if not plumbing(frame):
                 cumulative[frame] += count
-    # A frame on (nearly) every stack (the middleware chain, DRF's dispatch) says nothing: left out.
-    cumulative = Counter({f: c for f, c in cumulative.items() if c < 0.99 * total})
+    # A frame on (nearly) every stack (the middleware chain, the view wrappers) says nothing: left out.
+    cumulative = Counter({f: c for f, c in cumulative.items() if c < 0.95 * total})
     return {"samples": total, "self": self_.most_common(n), "cumulative": cumulative.most_common(n),
             "packages": packages.most_common(n)}
 
