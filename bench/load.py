@@ -449,6 +449,8 @@ def main() -> int:
               "cpu_ms_per_response_run": {k: round(1000 * v / acked, 2) for k, v in cpu_run.items()},
               "cores_used_run": {k: round(v / max(elapsed, 1e-9), 2) for k, v in cpu_run.items()},
               "web_gc_cpu_s_run": round(gc_run_ms / 1000, 2),
+              "worker_cpu_s_by_pid": {str(pid): round(meter.last["worker"][pid] - meter.first["worker"][pid], 3)
+                                      for pid in meter.last["worker"]},
               "worker_fold": {"cpu_s": round(cpu_total["worker"], 2), "folded": folded,
                               "ms_per_folded_response": round(1000 * cpu_total["worker"] / max(folded, 1), 2)},
               "web_worker_rss_mib": {str(k): round(v) for k, v in rss.items()}, "torch_in_web_worker": torch_in_web,
@@ -516,14 +518,31 @@ def profiles(folder: Path, rate: int, r: dict) -> None:
                                         title="web, outside the views (middleware, DRF dispatch, gunicorn), per response"))
     worker = folder / "worker.raw"
     if worker.exists():
-        stacks = profile_top.read_raw(worker)
-        scale = scale_of(stacks, r["worker_fold"]["cpu_s"])
+        # Per process: py-spy (without --gil, for numpy) also counts idle waits as samples, most of
+        # all in the Celery main process and the beat; so each pool process's task samples are
+        # scaled to that process's measured CPU, and the main process and the beat are given as
+        # measured CPU only.
+        cpu = {int(pid): v for pid, v in r["worker_cpu_s_by_pid"].items()}
+        by_pid: dict[int, list] = {}
+        for stack, count in profile_top.read_raw(worker):
+            head = stack[0]
+            pid = int(head.split()[1].split(":")[0]) if head.startswith("process ") else 0
+            by_pid.setdefault(pid, []).append((stack, count))
+        pool, other = [], 0.0
+        for pid, stacks in by_pid.items():
+            tasks = profile_top.select(stacks, only="trace_task")
+            if tasks and pid in cpu:
+                scale = cpu[pid] / max(sum(c for _, c in tasks) / rate, 1e-9)
+                pool += [(st, c * scale) for st, c in tasks]
+        other = sum(v for pid, v in cpu.items() if pid not in by_pid or not profile_top.select(by_pid[pid], only="trace_task"))
         folded = r["worker_fold"]["folded"]
-        texts.append(profile_top.report(stacks, rate=rate, requests=folded, unit="response", scale=scale,
-                                        title=f"worker, everything, per folded response ({folded})"))
+        texts.append(f"worker processes other than the pool (Celery's consumer, the beat): {other:.1f} s CPU = "
+                     f"{1000 * other / max(folded, 1):.2f} ms per folded response (measured; not profiled)\n")
+        texts.append(profile_top.report(pool, rate=rate, requests=folded, unit="response",
+                                        title=f"worker pool, every task, per folded response ({folded}), scaled per process to its measured CPU"))
         for name, marker in WORKER_TASKS.items():
-            texts.append(profile_top.report(profile_top.select(stacks, only=marker), rate=rate, requests=folded, unit="response",
-                                            scale=scale, title=f"worker, {name} ({marker}), per folded response"))
+            texts.append(profile_top.report(profile_top.select(pool, only=marker), rate=rate, requests=folded, unit="response",
+                                            title=f"worker pool, {name} ({marker}), per folded response"))
     text = "\n".join(texts)
     (folder / "top.txt").write_text(text)
     print(text)

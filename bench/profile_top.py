@@ -33,8 +33,9 @@ STDLIB = {"threading", "socket", "selectors", "ssl", "json", "re", "logging", "c
           "bisect", "heapq", "pickle", "copyreg", "linecache", "tokenize", "ast", "dis", "sre_parse", "sre_compile"}
 
 
-def read_raw(path: Path) -> list[tuple[list[str], int]]:
-    """(stack from the root to the leaf, samples) for every line of a py-spy raw file."""
+def read_raw(path: Path) -> list[tuple[list[str], float]]:
+    """(stack from the root to the leaf, samples) for every line of a py-spy raw file. Callers may
+    weight the counts (floats) before `top`/`report`, e.g. to scale each process to its CPU."""
     out = []
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -95,7 +96,7 @@ def report(stacks, *, rate: float, requests: int, title: str, n: int = 15, unit:
     t = top(stacks, n)
     total = max(t["samples"], 1)
     per = 1000 / rate / max(requests, 1) * scale  # ms of CPU per request for one sample
-    lines = [f"### {title}", f"{t['samples']} samples = {t['samples'] / rate:.2f} s sampled"
+    lines = [f"### {title}", f"{t['samples']:.0f} samples = {t['samples'] / rate:.2f} s sampled"
              + (f" x {scale:.2f} (measured CPU / sampled)" if scale != 1.0 else "")
              + f" = {t['samples'] * per:.2f} ms CPU per {unit} ({requests} {unit}s)", ""]
     for kind in ("self", "cumulative"):
