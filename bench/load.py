@@ -36,7 +36,7 @@ check after the worker drained: responses stored == responses acknowledged, no d
 UUIDs, no trial answered twice, no stimulus over its N, every averaged human map equal to a rebuild
 from the raw responses (bit for bit); and issue 12's targets, met or not.
 --profile DIR: py-spy (CPU samples, --subprocesses) on gunicorn and on the Celery worker for the run
-and the drain; DIR/web.raw, DIR/worker.raw, DIR/top.txt (top frames per view and per task,
+and the drain; DIR/web.raw, DIR/worker-<pid>.raw (one per Celery process), DIR/top.txt (top frames per view and per task,
 bench/profile_top.py).
 Exit status 1 if a count check fails.
 """
@@ -281,10 +281,12 @@ def cpu_window(meter: procstat.CpuMeter, t0: float, t1: float, responses: int) -
             "ms_per_response": {k: 1000 * v / max(responses, 1) for k, v in cpu.items()}}
 
 
-def spy(stack: ExitStack, pid: int, out: Path, rate: int, log: Path, gil: bool) -> subprocess.Popen:
-    """py-spy record of `pid` and its subprocesses until the stack closes. gil: only the thread
-    holding the GIL (the web's threads; not for numpy work, whose loops release it)."""
-    process = subprocess.Popen([str(Path(PYTHON).parent / "py-spy"), "record", "--pid", str(pid), "--subprocesses",
+def spy(stack: ExitStack, pid: int, out: Path, rate: int, log: Path, gil: bool, subprocesses: bool) -> subprocess.Popen:
+    """py-spy record of `pid` (and its subprocesses) until the stack closes. gil: only the thread
+    holding the GIL (the web's threads; not for numpy work, whose loops release it). py-spy labels
+    every subprocess's stacks with the parent's pid, so processes to tell apart get a py-spy each."""
+    process = subprocess.Popen([str(Path(PYTHON).parent / "py-spy"), "record", "--pid", str(pid),
+                                *(["--subprocesses"] if subprocesses else []),
                                 "--rate", str(rate), "--format", "raw", "--function", *(["--gil"] if gil else []),
                                 "--output", str(out)],
                                stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
@@ -387,8 +389,10 @@ def main() -> int:
         profile_stack = ExitStack()
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)
-            spy(profile_stack, web.pid, args.profile / "web.raw", args.profile_rate, work / "py-spy-web.log", gil=True)
-            spy(profile_stack, worker.pid, args.profile / "worker.raw", args.profile_rate, work / "py-spy-worker.log", gil=False)
+            spy(profile_stack, web.pid, args.profile / "web.raw", args.profile_rate, work / "py-spy-web.log", gil=True, subprocesses=True)
+            for pid in [worker.pid, *procstat.children(worker.pid)]:  # the consumer, the pool processes, the beat
+                spy(profile_stack, pid, args.profile / f"worker-{pid}.raw", args.profile_rate, work / f"py-spy-worker-{pid}.log",
+                    gil=False, subprocesses=False)
             time.sleep(3)
         gc_before = gc_total_ms(work)
         meter.start()
@@ -516,19 +520,14 @@ def profiles(folder: Path, rate: int, r: dict) -> None:
             rest = profile_top.select(rest, exclude=marker)
         texts.append(profile_top.report(rest, rate=rate, requests=r["counts"]["acknowledged"], unit="response", scale=scale,
                                         title="web, outside the views (middleware, DRF dispatch, gunicorn), per response"))
-    worker = folder / "worker.raw"
-    if worker.exists():
+    files = sorted(folder.glob("worker-*.raw"))
+    if files:
         # Per process: py-spy (without --gil, for numpy) also counts idle waits as samples, most of
-        # all in the Celery main process and the beat; so each pool process's task samples are
-        # scaled to that process's measured CPU, and the main process and the beat are given as
-        # measured CPU only.
+        # all in the Celery consumer and the beat; so each pool process's task samples are scaled to
+        # that process's measured CPU, and the consumer and the beat are given as measured CPU only.
         cpu = {int(pid): v for pid, v in r["worker_cpu_s_by_pid"].items()}
-        by_pid: dict[int, list] = {}
-        for stack, count in profile_top.read_raw(worker):
-            head = stack[0]
-            pid = int(head.split()[1].split(":")[0]) if head.startswith("process ") else 0
-            by_pid.setdefault(pid, []).append((stack, count))
-        pool, other = [], 0.0
+        by_pid = {int(path.stem.split("-")[1]): profile_top.read_raw(path) for path in files}
+        pool = []
         for pid, stacks in by_pid.items():
             tasks = profile_top.select(stacks, only="trace_task")
             if tasks and pid in cpu:
