@@ -35,9 +35,9 @@ the sweep's steps) of responses/s, p50/p99 submit, p99 next and each process's c
 check after the worker drained: responses stored == responses acknowledged, no duplicate client
 UUIDs, no trial answered twice, no stimulus over its N, every averaged human map equal to a rebuild
 from the raw responses (bit for bit); and issue 12's targets, met or not.
---profile DIR: py-spy (CPU samples, --subprocesses) on gunicorn and on the Celery worker for the run
-and the drain; DIR/web.raw, DIR/worker-<pid>.raw (one per Celery process), DIR/top.txt (top frames per view and per task,
-bench/profile_top.py).
+--profile DIR: py-spy on gunicorn (--gil --subprocesses) and on each Celery process (without --gil:
+numpy's loops release it) for the run and the drain; DIR/web.raw, DIR/worker-<pid>.raw (one per Celery process), DIR/top.txt (top
+frames per view and per task, bench/profile_top.py).
 Exit status 1 if a count check fails.
 """
 from __future__ import annotations
@@ -307,6 +307,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=500, help="launch: participants")
     parser.add_argument("--arrive", type=float, default=120, help="launch: they arrive over this many seconds")
+    parser.add_argument("--spawn-rate", type=float, help="launch: participants arriving per second (instead of --arrive)")
     parser.add_argument("--duration", type=int, default=1800, help="launch: cap in seconds (the run ends when every session is done)")
     parser.add_argument("--trials", type=int, default=20, help="stimuli per participant (K)")
     parser.add_argument("--per-stimulus", type=int, default=50, help="participants per stimulus (N)")
@@ -325,6 +326,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     args = parser.parse_args()
+    if args.spawn_rate:
+        args.arrive = args.users / args.spawn_rate
     if args.sweep and args.generator != "async":
         parser.error("--sweep needs --generator async (per-request times)")
     think = [float(x) for x in args.think.split("-")]
