@@ -1,7 +1,7 @@
 """CPU per participant request, one at a time, as a multiple of the floor: a bare DRF endpoint.
 
-    .venv/bin/python bench/participant_cpu.py [--participants 10] [--trials 10] [--json PATH]
-                                              [--profile DIR] [--profile-rate 250]
+    .venv/bin/python bench/participant_cpu.py [--participants 10] [--trials 10] [--warm-up 2] [--json PATH]
+                                              [--profile DIR] [--profile-rate 250] [--profile-all]
 
 bench/load.py measures the platform under hundreds of participants, where latency is mostly waiting
 for a CPU; this bench measures the CPU itself. It sets up a fresh PostgreSQL database and a live paint
@@ -15,22 +15,25 @@ study (as bench/load.py does) and starts, side by side, two gunicorns with the s
   (a jsonb column) in the same PostgreSQL database. The project's own middleware, authentication,
   throttles and checks count against the project, not the floor.
 
-It takes --participants participants through their sessions one request at a time with the paint
+After --warm-up participants (every code path once, not counted), it takes --participants
+participants through their sessions one request at a time with the paint
 payloads of bench/paint_payloads.py and, after every submit, posts the same body to the floor, so
 both are measured in the same run under the same machine load. For each endpoint it prints the
 requests, the wall time, the CPU the serving gunicorn worker spent (user + system, every thread,
 nanosecond schedstat from /proc, read around each request) and the CPU of the PostgreSQL backends
 of the bench's database, each as a multiple of the floor's; a whole response (its submit and picture
 plus its share of consent and the first next-trial call; the submit's answer carries the next
-trial) likewise. Also each worker's resident memory after warm-up and at the end, and whether
-libtorch is mapped in the project's web worker.
+trial) likewise. Also the CPU of Python's garbage collector inside the requests and the full
+collections (both servers run bench/gc_probe.py's hooks: `-c bench/gc_probe.py` on the same command
+line), each worker's resident memory after warm-up and at the end, and whether libtorch is mapped
+in the project's web worker.
 
 --profile DIR: serve each endpoint from its own one-worker gunicorn (same command line), record each
 worker with py-spy (`--gil --function`: only samples where the worker's thread holds the GIL, i.e. runs
 Python; without --gil py-spy also counts a thread that is runnable but waiting for a CPU, which on a
-busy machine tripled the samples in psycopg's waits; numpy loops that release the GIL are missed,
-so the sampled total is printed beside the measured CPU), keep the samples inside Django's handler
-(WSGIHandler.__call__; gunicorn's own request parsing is outside), and write
+busy machine tripled the samples in psycopg's waits; numpy loops that release the GIL are missed),
+keep the samples inside Django's handler (WSGIHandler.__call__; gunicorn's own request parsing is
+outside), scale their shares to the CPU per request measured in the same run, and write
 DIR/<endpoint>.raw (collapsed stacks) and DIR/<endpoint>-top.txt (top frames, self and cumulative,
 in ms of CPU per request; bench/profile_top.py). The CPU figures of a profiled run include py-spy's
 interference: take the ratios from a run without --profile.
