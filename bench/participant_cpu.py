@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -128,6 +129,7 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=10, help="stimuli per participant (K)")
     parser.add_argument("--warm-up", type=int, default=2, help="participants taken through first, not counted")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy each endpoint's worker; write stacks and top frames here")
     parser.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--profile-all", action="store_true",
@@ -137,6 +139,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="participant-cpu-"))
     db_name = f"studyserver_cpu_{os.getpid()}"
     with ExitStack() as stack:
+        if not args.keep:
+            stack.callback(shutil.rmtree, work, True)
         database = database_create(stack, db_name)
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "studyserver.settings.production", "SECRET_KEY": uuid.uuid4().hex * 2,
                "ALLOWED_HOSTS": "127.0.0.1,localhost", "SECURE_SSL_REDIRECT": "0", "DATABASE_URL": database,
