@@ -13,12 +13,17 @@ from __future__ import annotations
 import json
 import os
 import random
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import gevent
 from locust import FastHttpUser, events, task
 from locust.exception import StopUser
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from paint_payloads import paint_payload  # noqa: E402
 
 SLUG = os.environ.get("LOAD_SLUG", "")
 OUT = os.environ.get("LOAD_OUT", "load-out.json")
@@ -48,35 +53,6 @@ def _dump(environment, **_):
     with open(OUT, "w") as handle:
         json.dump({"latency_ms": LATENCY, "failures": FAILURES, "acks": ACKS, "sessions": SESSIONS,
                    "in_flight": sorted(IN_FLIGHT), "errors": ERRORS}, handle)
-
-
-def paint_strokes(width: int, height: int) -> list[dict]:
-    """Two or three zig-zag strokes over a random part of the image, sampled as pointer events
-    arrive (~60 Hz, a few px apart), radius one of the page's brushes: a few hundred points."""
-    rng = random.Random()
-    strokes, t = [], 0
-    for _ in range(rng.randint(2, 3)):
-        radius = round(rng.choice([6, 14, 28]) * width / 500, 2)
-        x0, y0 = rng.uniform(0.05, 0.5) * width, rng.uniform(0.05, 0.5) * height
-        w, h = rng.uniform(0.15, 0.4) * width, rng.uniform(0.15, 0.4) * height
-        points, y, forward = [], y0, True
-        while y <= y0 + h:
-            xs = [x0 + w * i / 12 for i in range(13)]
-            for x in xs if forward else xs[::-1]:
-                points.append([round(x + rng.uniform(-1, 1), 2), round(y + rng.uniform(-1, 1), 2), t])
-                t += 16
-            y += radius
-            forward = not forward
-        strokes.append({"radius": radius, "erase": False, "points": points})
-        t += rng.randint(200, 800)
-    return strokes
-
-
-def paint_payload(trial: dict) -> dict:
-    return {"display": {"width": trial["display"]["width"], "height": trial["display"]["height"], "dpr": 1,
-                        "viewport": [1280, 800]},
-            "pointer_types": ["mouse"], "user_agent": "locust-participant/1.0",
-            "strokes": paint_strokes(trial["width"], trial["height"]), "time_limit_ms": None}
 
 
 class Participant(FastHttpUser):
