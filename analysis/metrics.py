@@ -12,6 +12,7 @@ SIM min-max normalises each map first; NSS uses the sample std (ddof=1); KLD is 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -79,13 +80,30 @@ def _finite(*arrays: np.ndarray) -> bool:
 # --- continuous map vs continuous map ----------------------------------------------------------
 
 
-def _pearson_flat(a: np.ndarray, b: np.ndarray) -> float:
-    a = a.ravel() - a.mean()
-    b = b.ravel() - b.mean()
-    denominator = np.sqrt(dot(a, a) * dot(b, b))
+@dataclass(frozen=True)
+class Centred:
+    """A map flattened with its mean removed, and the norm of that (for Pearson correlations: a map
+    scored many times is centred once, `scoring.HumanReference`)."""
+
+    values: np.ndarray
+    norm: float
+
+
+def centred(m: np.ndarray) -> Centred:
+    flat = m.ravel() - m.mean()
+    return Centred(flat, float(np.sqrt(dot(flat, flat))))
+
+
+def pearson_of_centred(a: Centred, b: Centred) -> float:
+    """The Pearson correlation of two centred maps, in [-1, 1]; NaN when either is constant."""
+    denominator = a.norm * b.norm
     if denominator == 0 or not np.isfinite(denominator):
         return NAN
-    return float(np.clip(dot(a, b) / denominator, -1.0, 1.0))
+    return float(np.clip(dot(a.values, b.values) / denominator, -1.0, 1.0))
+
+
+def _pearson_flat(a: np.ndarray, b: np.ndarray) -> float:
+    return pearson_of_centred(centred(a), centred(b))
 
 
 def pcc(p: np.ndarray, q: np.ndarray) -> float:
@@ -116,7 +134,11 @@ def sim(p: np.ndarray, q: np.ndarray) -> float:
     An all-zero map scores 0 against anything; a constant non-zero map gives NaN.
     """
     p, q = _pair(p, q)
-    pn, qn = sim_normalise(p), sim_normalise(q)
+    return sim_of_normalised(sim_normalise(p), sim_normalise(q))
+
+
+def sim_of_normalised(pn: np.ndarray | None, qn: np.ndarray | None) -> float:
+    """sum(min(P', Q')) of two `sim_normalise`d maps (NaN when either is undefined); overwrites pn."""
     if pn is None or qn is None:
         return NAN
     return float(np.minimum(pn, qn, out=pn).sum())
@@ -129,10 +151,17 @@ def top_region(m: np.ndarray, fraction: float) -> np.ndarray:
     So a binary paint mask covering 12% has its painted 12% as its top-30% region, not the whole
     image (the zero tie is the floor), and a constant map has an empty region.
     """
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    return top_regions(m, (fraction,))[0]
+
+
+def top_regions(m: np.ndarray, fractions) -> list[np.ndarray]:
+    """`top_region` for each fraction, with one percentile call and one floor mask."""
+    if not all(0 < f <= 1 for f in fractions):
+        raise ValueError(f"every fraction must be in (0, 1], got {list(fractions)}")
     m = np.asarray(m, dtype=np.float64)
-    return (m >= np.percentile(m, 100.0 * (1.0 - fraction))) & (m > m.min())
+    above_floor = m > m.min()
+    cuts = np.percentile(m, [100.0 * (1.0 - f) for f in fractions])
+    return [(m >= cut) & above_floor for cut in cuts]
 
 
 def region_iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -25,29 +25,8 @@ LOWER_IS_BETTER = frozenset({"kld"})
 NAN = float("nan")
 
 
-@dataclass(frozen=True)
-class _Centred:
-    values: np.ndarray  # flattened, mean removed
-    norm: float  # sqrt(sum of squares)
-
-
-def _centred(m: np.ndarray) -> _Centred:
-    flat = m.ravel() - m.mean()
-    return _Centred(flat, float(np.sqrt(metrics.dot(flat, flat))))
-
-
-def _pearson(a: _Centred, b: _Centred) -> float:
-    denominator = a.norm * b.norm
-    if denominator == 0 or not np.isfinite(denominator):
-        return NAN
-    return float(np.clip(metrics.dot(a.values, b.values) / denominator, -1.0, 1.0))
-
-
 def _tops(m: np.ndarray) -> dict[str, np.ndarray]:
-    """`metrics.top_region` of every fraction, sharing one percentile call and one floor mask."""
-    cuts = np.percentile(m, [100.0 * (1.0 - f) for f in TOP_FRACTIONS.values()])
-    above_floor = m > m.min()
-    return {name: (m >= cut) & above_floor for name, cut in zip(TOP_FRACTIONS, cuts)}
+    return dict(zip(TOP_FRACTIONS, metrics.top_regions(m, tuple(TOP_FRACTIONS.values()))))
 
 
 @dataclass(frozen=True)
@@ -57,8 +36,8 @@ class HumanReference:
     q: np.ndarray
     fixations: np.ndarray | None
     finite: bool
-    centred: _Centred
-    ranks: _Centred | None
+    centred: metrics.Centred
+    ranks: metrics.Centred | None
     sim_normalised: np.ndarray | None
     kld_normalised: np.ndarray | None  # None: Q holds a negative or non-finite value
     tops: dict[str, np.ndarray]
@@ -75,8 +54,8 @@ class HumanReference:
             q=q,
             fixations=fixations,
             finite=finite,
-            centred=_centred(q),
-            ranks=_centred(metrics.rank_average(q).reshape(q.shape)) if finite else None,
+            centred=metrics.centred(q),
+            ranks=metrics.centred(metrics.rank_average(q).reshape(q.shape)) if finite else None,
             sim_normalised=metrics.sim_normalise(q),
             kld_normalised=metrics.kld_normalise(q),
             tops=_tops(q) if finite else {},
@@ -99,11 +78,10 @@ def metric_suite(p: np.ndarray, ref: HumanReference) -> dict[str, float]:
     Undefined values are NaN (see metrics.py); nothing raises for constant or all-zero maps."""
     p = metrics.resize_to(p, ref.q.shape)
     finite = bool(np.isfinite(p.sum()))
-    out = {"pcc": _pearson(_centred(p), ref.centred)}
-    pn = metrics.sim_normalise(p)
-    out["sim"] = NAN if pn is None or ref.sim_normalised is None else float(np.minimum(pn, ref.sim_normalised, out=pn).sum())
+    out = {"pcc": metrics.pearson_of_centred(metrics.centred(p), ref.centred)}
+    out["sim"] = metrics.sim_of_normalised(metrics.sim_normalise(p), ref.sim_normalised)
     if finite and ref.ranks is not None:
-        out["spearman"] = _pearson(_centred(metrics.rank_average(p)), ref.ranks)
+        out["spearman"] = metrics.pearson_of_centred(metrics.centred(metrics.rank_average(p)), ref.ranks)
     else:
         out["spearman"] = NAN
     out["kld"] = _kld(p, ref)
